@@ -1,0 +1,146 @@
+"""Where metrics go: metrics.jsonl, TensorBoard, Weights & Biases, the terminal.
+
+Every event is one JSON object per line in `metrics.jsonl`:
+  {"step": 1407, "epoch": 1.0, "split": "validation", "loss": ..., "token_accuracy": ...,
+   "sequence_accuracy": ..., "padded_char_accuracy": ..., "elapsed_s": ...}
+"""
+
+import json
+import os
+import random
+import secrets
+import sys
+import time
+
+import tqdm
+
+METRICS_FILE = "metrics.jsonl"
+# Splits evaluated once at the end of training.
+FINAL_SPLITS = ("test", "length_generalization")
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _truncate_after(workdir: str, step: int):
+  """Drops events a killed run wrote after its last checkpoint; the resumed run redoes them."""
+  kept = [e for e in read_metrics(workdir)
+          if e["step"] < step or (e["step"] == step and e["split"] not in FINAL_SPLITS)]
+  tmp = os.path.join(workdir, METRICS_FILE + ".tmp")
+  with open(tmp, "w") as f:
+    f.writelines(json.dumps(e) + "\n" for e in kept)
+  os.replace(tmp, os.path.join(workdir, METRICS_FILE))
+
+
+def _duration(seconds: float) -> str:
+  seconds = int(seconds)
+  return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else (
+      f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+class Reporter:
+  """Writes metrics and samples to every sink; the only place training talks to the outside."""
+
+  def __init__(self, workdir, config, *, start_step, total_steps, steps_per_epoch):
+    self.workdir = workdir
+    self.total_steps = total_steps
+    self.steps_per_epoch = steps_per_epoch
+    self.examples_per_step = config.batch_size
+    self.start_time = time.time()
+    self.last_time, self.last_step = self.start_time, start_step
+    _truncate_after(workdir, start_step)
+    self.jsonl = open(os.path.join(workdir, METRICS_FILE), "a")
+
+    import tensorboardX  # Pure-Python event files: no TensorFlow needed.
+    self.tensorboard = tensorboardX.SummaryWriter(
+        os.path.join(workdir, "tensorboard"), purge_step=start_step + 1 if start_step else None)
+
+    self.wandb = None
+    if config.wandb.project:
+      self.wandb = _init_wandb(workdir, config)
+
+    self.bar = None
+    if sys.stdout.isatty():
+      self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+
+  def print(self, text: str):
+    if self.bar is not None:
+      self.bar.write(text)
+    else:
+      print(text, flush=True)
+
+  def step(self, step: int):
+    """Called after each training step: the progress bar only, no device sync."""
+    if self.bar is not None:
+      self.bar.update(step - self.bar.n)
+
+  def write(self, split: str, step: int, metrics: dict):
+    event = {"step": step, "epoch": round(step / self.steps_per_epoch, 4), "split": split,
+             **metrics, "elapsed_s": round(time.time() - self.start_time, 2)}
+    self.jsonl.write(json.dumps(event) + "\n")
+    self.jsonl.flush()
+    for name, value in metrics.items():
+      self.tensorboard.add_scalar(f"{split}/{name}", value, step)
+    self.tensorboard.flush()
+    if self.wandb is not None:
+      self.wandb.log({f"{split}/{k}": v for k, v in metrics.items()} | {"epoch": event["epoch"]},
+                     step=step)
+    self.print(self._line(event, metrics))
+
+  def _line(self, event, metrics) -> str:
+    shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    line = f"step {event['step']}/{self.total_steps} epoch {event['epoch']:.2f} {event['split']}: {shown}"
+    if event["split"] == "train":
+      now = time.time()
+      rate = (event["step"] - self.last_step) / max(now - self.last_time, 1e-9)
+      self.last_time, self.last_step = now, event["step"]
+      eta = (self.total_steps - event["step"]) / max(rate, 1e-9)
+      line += f" | {rate * self.examples_per_step:,.0f} examples/s, ETA {_duration(eta)}"
+    return line
+
+  def samples(self, split, step, queries, targets, predictions, count=10, seed=0):
+    """Prints `count` random (query, target, prediction) rows, as the Keras tutorial does."""
+    rows = random.Random(seed * 1_000_003 + step).sample(
+        range(len(queries)), min(count, len(queries)))
+    table = [(queries[i], targets[i], predictions[i]) for i in rows]
+    width = max(len("query"), *(len(q) for q, _, _ in table))
+    twidth = max(len("target"), *(len(t) for _, t, _ in table))
+    lines = [f"  {'query':<{width}}  {'target':<{twidth}}  prediction"]
+    for q, t, p in table:
+      lines.append(f"  {q:<{width}}  {t:<{twidth}}  {p:<{twidth}}  {'right' if p == t else 'WRONG'}")
+    self.print("\n".join(lines))
+    if self.wandb is not None:
+      import wandb
+      self.wandb.log({f"{split}/samples": wandb.Table(
+          columns=["query", "target", "prediction", "right"],
+          data=[[q, t, p, p == t] for q, t, p in table])}, step=step)
+
+  def close(self):
+    if self.bar is not None:
+      self.bar.close()
+    self.jsonl.close()
+    self.tensorboard.close()
+    if self.wandb is not None:
+      self.wandb.finish()
+
+
+def _init_wandb(workdir, config):
+  import wandb
+  id_file = os.path.join(workdir, "wandb_run_id")
+  if os.path.exists(id_file):
+    with open(id_file) as f:
+      run_id = f.read().strip()
+  else:
+    run_id = secrets.token_hex(4)
+    with open(id_file, "w") as f:
+      f.write(run_id)
+  return wandb.init(
+      project=config.wandb.project, entity=config.wandb.entity or None,
+      name=config.wandb.name or os.path.basename(os.path.abspath(workdir)),
+      mode=config.wandb.mode or None, dir=workdir, id=run_id, resume="allow",
+      config=config.to_dict())

@@ -1,0 +1,332 @@
+"""Training: a pmap'd pure train step, evaluation with greedy decoding, exact resume.
+
+  python -m s2s.train --config configs/addition.py --workdir runs/addition \
+      [--config.model.hidden_size=256 ...] [--allow_config_change]
+"""
+
+import functools
+import json
+import os
+import re
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import flax
+import flax.jax_utils
+import jax
+from jax import lax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import ml_collections
+import numpy as np
+import optax
+
+from s2s import checkpoints
+from s2s import config as config_lib
+from s2s import dataset
+from s2s import input_pipeline
+from s2s import metrics as metrics_lib
+from s2s import models
+from s2s import reporting
+from s2s import vocab as vocab_lib
+from s2s.errors import UserError, exit_on_user_error
+
+AXIS = "devices"  # The pmap axis the global batch is split over.
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  params: dict
+  opt_state: optax.OptState
+  rng: jax.Array  # Base dropout key; step t uses fold_in(rng, t), so resuming needs no RNG state.
+  tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+  def apply_gradients(self, grads):
+    updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+    return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
+                        opt_state=opt_state)
+
+
+def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
+  if config.schedule == "cosine":
+    lr = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, config.warmup_steps, max(total_steps, config.warmup_steps + 1))
+  elif config.warmup_steps:
+    lr = optax.join_schedules([optax.linear_schedule(0.0, config.learning_rate,
+                                                     config.warmup_steps),
+                               optax.constant_schedule(config.learning_rate)],
+                              [config.warmup_steps])
+  else:
+    lr = config.learning_rate
+  optimizer = {"adam": lambda: optax.adam(lr),
+               "adamw": lambda: optax.adamw(lr, weight_decay=config.weight_decay),
+               "sgd": lambda: optax.sgd(lr, momentum=0.9)}[config.optimizer]()
+  if config.grad_clip_norm:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
+  return optimizer
+
+
+def train_step(state: TrainState, batch, *, model):
+  """One optimizer step on this device's part of the global batch (inside pmap).
+
+  The loss is the cross-entropy mean over the real target tokens of the *global*
+  batch: each device divides its sum by the mean token count per device, so the
+  pmean of the devices' gradients is exactly the gradient of that global mean,
+  whatever the split. Returns the new state and metric sums over the global batch.
+  """
+  dropout_rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
+                                   lax.axis_index(AXIS))
+  weights = jnp.ones(batch["targets"].shape[:1], jnp.float32)
+  mean_tokens = lax.pmean(jnp.sum(batch["targets"] != vocab_lib.PAD), AXIS)
+
+  def loss_fn(params):
+    logits = model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
+                         batch["targets"], train=True, rngs={"dropout": dropout_rng})
+    sums = metrics_lib.loss_sums(logits, batch["targets"], weights)
+    return sums["loss_sum"] / mean_tokens, (sums, logits)
+
+  grads, (sums, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(lax.pmean(grads, AXIS))
+  # Training accuracy is teacher-forced: the prediction at t sees the true tokens before t.
+  accuracy = metrics_lib.accuracy_sums(jnp.argmax(logits, -1), batch["targets"], weights)
+  # Padded-character accuracy needs decoding stopped at EOS: validation reports it.
+  sums |= {k: v for k, v in accuracy.items() if not k.startswith("padded")}
+  return state, lax.psum(sums, AXIS)
+
+
+def eval_step(params, batch, *, model):
+  """Metric sums over the global batch, and this device's predictions [B, T].
+
+  The loss is teacher-forced (the likelihood of the right answer); the
+  accuracies use greedy decoding, as a user would predict.
+  """
+  args = (batch["inputs"], batch["input_lengths"], batch["targets"])
+  logits = model.apply({"params": params}, *args)
+  sums = metrics_lib.loss_sums(logits, batch["targets"], batch["weights"])
+  if isinstance(model, models.EncoderDecoder):
+    logits = model.apply({"params": params}, *args, greedy=True)
+  predictions = metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32))
+  sums |= metrics_lib.accuracy_sums(predictions, batch["targets"], batch["weights"])
+  return lax.psum(sums, AXIS), predictions
+
+
+def shard(batch):
+  """[B, ...] host arrays -> [local devices, B / local devices, ...]."""
+  n = jax.local_device_count()
+  return jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n) + x.shape[1:]), batch)
+
+
+def evaluate(p_eval_step, params, split_arrays, eval_batch_size):
+  """Metrics of a whole split and the predicted ids of this process's examples."""
+  arrays = {k: split_arrays[k] for k in input_pipeline.ARRAY_KEYS}
+  n = len(arrays["inputs"])
+  per_process = eval_batch_size // jax.process_count()
+  padded = -(-n // per_process) * per_process
+  arrays = {k: np.concatenate([v, np.zeros((padded - n,) + v.shape[1:], v.dtype)])
+            for k, v in arrays.items()}
+  arrays["weights"] = (np.arange(padded) < n).astype(np.float32)
+  sums, predictions = [], []
+  for start in range(0, padded, per_process):
+    batch = shard({k: v[start:start + per_process] for k, v in arrays.items()})
+    s, p = p_eval_step(params, batch)
+    sums.append(s)
+    predictions.append(p)
+  sums, predictions = jax.device_get((sums, predictions))
+  total = {k: sum(s[k][0] for s in sums) for k in sums[0]}
+  predictions = np.concatenate([p.reshape((-1, p.shape[-1])) for p in predictions])[:n]
+  return metrics_lib.summarize(total), predictions
+
+
+def prepare_workdir(workdir: str, config, allow_config_change: bool):
+  """Creates the workdir with config.json, or checks that it holds the same config."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"--workdir {workdir!r} exists and is not a directory")
+  path = os.path.join(workdir, "config.json")
+  new = json.loads(config.to_json())
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old != new:
+      changed = ", ".join(_diff(old, new)[:5])
+      if not allow_config_change:
+        raise UserError(
+            f"workdir {workdir!r} holds a run with a different config ({changed}); use another "
+            f"--workdir, or pass --allow_config_change to continue that run with the new config")
+      os.replace(path, os.path.join(workdir, "config.previous.json"))
+  os.makedirs(workdir, exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(new, f, indent=2)
+
+
+def _diff(old, new, prefix=""):
+  out = []
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += _diff(a, b, f"{prefix}{key}.")
+    elif a != b:
+      out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+  return out
+
+
+def build_task(config):
+  """The vocabulary, the example encoder and the model a config describes."""
+  task = dataset.task_from_config(config.task)
+  longest = (dataset.length_generalization_digits(config.task)
+             if config.task.num_length_generalization else task.digits)
+  vocab = vocab_lib.CharVocab(task.chars)
+  encoder = input_pipeline.Encoder(vocab, task.max_query_length(longest),
+                                   task.max_answer_length(longest) + 1, config.task.reverse)
+  return encoder, models.build(config.model, vocab.size)
+
+
+def init_state(config, model, encoder, tx) -> TrainState:
+  rng, init_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+  inputs = jnp.zeros((1, encoder.query_length), jnp.int32)
+  targets = jnp.zeros((1, encoder.target_length), jnp.int32)
+  params = jax.jit(model.init)(init_rng, inputs, jnp.ones((1,), jnp.int32), targets)["params"]
+  return TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
+                    rng=rng, tx=tx)
+
+
+def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
+  config_lib.check(config, jax.device_count())
+  prepare_workdir(workdir, config, allow_config_change)
+  encoder, model = build_task(config)
+  sources = dataset.load(config.task, config.data_dir)
+
+  steps_per_epoch = input_pipeline.steps_per_epoch(len(sources["train"]), config.batch_size)
+  if steps_per_epoch == 0:
+    raise UserError(f"config.batch_size={config.batch_size} exceeds the "
+                    f"{len(sources['train'])} training examples")
+  total_steps = config.num_steps or max(1, round(config.num_epochs * steps_per_epoch))
+  eval_every = config.eval_every_steps or steps_per_epoch
+
+  tx = make_optimizer(config, total_steps)
+  state = init_state(config, model, encoder, tx)
+  splits = {name: input_pipeline.read_split(src, encoder)
+            for name, src in sources.items() if len(src)}
+  train_iter = input_pipeline.train_iterator(splits.pop("train"), config.batch_size, config.seed)
+  ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
+  start_step = ckpt.latest_step() or 0
+  if start_step:
+    state = ckpt.restore(start_step, state, train_iter)
+
+  if start_step >= total_steps and any(
+      e["split"] == "test" for e in reporting.read_metrics(workdir)):
+    print(f"{workdir}: already trained for {total_steps} steps and tested")
+    ckpt.close()
+    return
+  reporter = reporting.Reporter(workdir, config, start_step=start_step, total_steps=total_steps,
+                                steps_per_epoch=steps_per_epoch)
+  reporter.print(f"{model.__class__.__name__}: "
+                 f"{sum(x.size for x in jax.tree.leaves(state.params)):,} parameters, "
+                 f"{len(sources['train']):,} training examples, {steps_per_epoch} steps per "
+                 f"epoch, {total_steps} steps on {jax.device_count()} {jax.default_backend()} "
+                 f"device(s)" + (f", resuming at step {start_step}" if start_step else ""))
+
+  p_train_step = jax.pmap(functools.partial(train_step, model=model), axis_name=AXIS,
+                          donate_argnums=(0,))
+  p_eval_step = jax.pmap(functools.partial(eval_step, model=model), axis_name=AXIS)
+
+  def run_eval(split, step):
+    results, predictions = evaluate(p_eval_step, rstate.params, splits[split],
+                                    config.eval_batch_size)
+    reporter.write(split, step, results)
+    if config.num_samples:
+      reporter.samples(split, step, splits[split]["queries"], splits[split]["answers"],
+                       [encoder.vocab.decode(p) for p in predictions], config.num_samples,
+                       config.seed)
+
+  rstate = flax.jax_utils.replicate(state)
+  pending = []  # Device-side metric sums, fetched only when logging.
+  for step in range(start_step + 1, total_steps + 1):
+    rstate, sums = p_train_step(rstate, shard(next(train_iter)))
+    pending.append(sums)
+    reporter.step(step)
+    if step % config.log_every_steps == 0 or step == total_steps:
+      pending = jax.device_get(pending)
+      reporter.write("train", step, metrics_lib.summarize(
+          {k: sum(s[k][0] for s in pending) for k in pending[0]}))
+      pending = []
+    if step % eval_every == 0 or step == total_steps:
+      run_eval("validation", step)
+    if step % config.checkpoint_every_steps == 0 or step == total_steps:
+      ckpt.save(step, flax.jax_utils.unreplicate(rstate), train_iter)
+
+  for split in reporting.FINAL_SPLITS:
+    if split in splits:
+      run_eval(split, total_steps)
+  ckpt.close()
+  reporter.close()
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  config_flags.DEFINE_config_file("config", None, "Config file, optionally with :arguments.",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Directory for config.json, metrics and checkpoints.")
+  flags.DEFINE_bool("allow_config_change", False,
+                    "Continue a workdir's run even though its config.json differs.")
+
+
+def parse_flags(argv):
+  """absl flag parsing whose errors (unknown config fields, bad values) are one line.
+
+  Parsing only reads the command line and the config file, so every error here
+  is the user's to fix and is reported without a traceback.
+  """
+  try:
+    return FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f"error: {_flag_error(e, argv)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _flag_error(e, argv) -> str:
+  if isinstance(e.__cause__, UserError):
+    return str(e.__cause__)
+  while e.args and isinstance(e.args[0], BaseException):
+    e = e.args[0]  # ml_collections wraps the KeyError that carries the message.
+  text = str(e.args[0]) if e.args else str(e)
+  if isinstance(e, (AttributeError, KeyError)):
+    # ml_collections: "'hiden_size'\nDid you mean "hidden_size" instead of "hiden_size"?"
+    key = re.match(r"\W*(\w+)", text)
+    if key:
+      paths = [a[2:].split("=")[0] for a in argv
+               if a.startswith("--config.") and key.group(1) in a.split("=")[0].split(".")]
+      suggestion = re.search(r'Did you mean "(\w+)"', text)
+      hint = f" (did you mean {suggestion.group(1)!r}?)" if suggestion else ""
+      return f"unknown config field {paths[0] if paths else key.group(1)!r}{hint}"
+  if isinstance(e, flags.UnrecognizedFlagError) and "'config." in text:
+    return text.replace("Unknown command line flag", "unknown config field")
+  if isinstance(e, OSError) and "config file" in text:
+    files = [a.split("=", 1)[1].split(":")[0] for a in argv if a.startswith("--config=")]
+    return f"cannot load the config file {files[-1] if files else ''!r}: {text.splitlines()[-1].strip()}"
+  return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  config = FLAGS.config
+  try:
+    if config is not None:
+      config.get("task")  # config_flags defers a config file's load error until first use.
+  except OSError as e:
+    print(f"error: {_flag_error(e, sys.argv)}", file=sys.stderr)
+    sys.exit(2)
+  if config is None or FLAGS.workdir is None:
+    print("error: --config and --workdir are required", file=sys.stderr)
+    sys.exit(2)
+  logging.set_verbosity(logging.WARNING)  # Orbax reports every save at INFO.
+  exit_on_user_error(train_and_evaluate, config, FLAGS.workdir, FLAGS.allow_config_change)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main, flags_parser=parse_flags)

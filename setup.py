@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="s2s",
+    version="0.1.0",
+    description="LSTM sequence-to-sequence models in JAX/Flax: arithmetic as translation and beyond",
+    packages=find_packages(include=["s2s", "s2s.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.4.30",
+        "flax>=0.10",
+        "optax>=0.2.3",
+        "ml_collections>=0.1.1",
+        "tensorflow-datasets>=4.9.6",
+        "importlib_resources",  # tensorflow-datasets needs it for builders in packages.
+        "grain>=0.2.10",
+        "orbax-checkpoint>=0.11",
+        "array_record>=0.5",
+        "tensorboardX>=2.6",
+        "absl-py",
+        "numpy",
+        "tqdm",
+    ],
+    extras_require={
+        "wandb": ["wandb>=0.18"],
+        "test": ["pytest>=8", "wandb>=0.18", "tensorboard>=2.15"],
+    },
+)

@@ -1,0 +1,48 @@
+"""Shared fixtures: one TFDS data dir per session, and runners for the CLIs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A small, fast run: 2-digit addition, a small LSTM, few steps.
+TINY = ["--config=configs/addition.py:digits=2,num_examples=1000,epochs=1",
+        "--config.model.hidden_size=16", "--config.batch_size=16",
+        "--config.eval_batch_size=100", "--config.log_every_steps=10"]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+def run_cli(module, args, env=None, stdin=None, timeout=600):
+  """Runs `python -m module args` from the repository root; returns the CompletedProcess."""
+  full_env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # 1 device unless asked.
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
+                        input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def train_cli(workdir, data_dir, *extra, env=None):
+  return run_cli("s2s.train", [*TINY, f"--workdir={workdir}", f"--config.data_dir={data_dir}",
+                               *extra], env=env)
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def assert_user_error(result, *words):
+  """A failed CLI call that printed one clear `error:` line naming `words`, no traceback."""
+  assert result.returncode != 0, result.stdout
+  assert "Traceback" not in result.stderr, result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert lines and lines[-1].startswith("error: "), result.stderr
+  for word in words:
+    assert word in lines[-1], lines[-1]

@@ -1,0 +1,188 @@
+"""Training end to end: learning, exact resume after SIGKILL, 1 vs 2 devices, logs, predict."""
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import jax
+from s2s import checkpoints
+from s2s import config as config_lib
+from s2s import train
+from conftest import ROOT, TINY, read_metrics, run_cli, train_cli
+
+
+def learning_config(model, data_dir):
+  config = config_lib.base_config()
+  config.task.digits = 2
+  config.task.num_examples = 4500
+  config.task.num_test = 450
+  config.model.name = model
+  config.learning_rate = 3e-3
+  config.schedule = "cosine"
+  config.num_epochs = 30
+  config.num_samples = 3
+  config.data_dir = data_dir
+  return config
+
+
+@pytest.fixture(scope="module", params=["repeat", "encoder_decoder"])
+def trained(request, data_dir, tmp_path_factory):
+  """A model trained on 2-digit addition (4,050 training questions, 30 epochs)."""
+  workdir = str(tmp_path_factory.mktemp(request.param))
+  train.train_and_evaluate(learning_config(request.param, data_dir), workdir)
+  return workdir
+
+
+def test_models_learn_two_digit_addition(trained):
+  events = read_metrics(trained)
+  final = {e["split"]: e for e in events if e["step"] == events[-1]["step"]}
+  assert final["validation"]["sequence_accuracy"] >= 0.9
+  assert final["test"]["sequence_accuracy"] >= 0.9
+  # Accuracies are consistent: a right sequence has every token right.
+  for split in ("validation", "test"):
+    assert final[split]["token_accuracy"] >= final[split]["sequence_accuracy"]
+  # Training loss fell.
+  train_losses = [e["loss"] for e in events if e["split"] == "train"]
+  assert train_losses[-1] < train_losses[0] / 5
+
+
+def test_predict_cli_agrees_with_validation_accuracy(trained, data_dir):
+  """Every validation query through `s2s.predict` (stdin mode) scores what training reported."""
+  from s2s import dataset
+  config = learning_config("repeat", data_dir)
+  source = dataset.load(config.task, data_dir)["validation"]
+  pairs = [(r["query"].decode(), r["answer"].decode()) for r in source]
+  result = run_cli("s2s.predict", [f"--workdir={trained}"],
+                   stdin="".join(f"{q}\n" for q, _ in pairs))
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert len(lines) == len(pairs)
+  answers = [line.split("\t") for line in lines]
+  assert [q for q, _ in answers] == [q for q, _ in pairs]
+  accuracy = np.mean([a == target for (_, a), (_, target) in zip(answers, pairs)])
+  reported = [e for e in read_metrics(trained) if e["split"] == "validation"][-1]
+  assert accuracy == pytest.approx(reported["sequence_accuracy"], abs=1e-9)
+
+  # Queries as arguments, spaces allowed; answers are the same as from stdin.
+  result = run_cli("s2s.predict", [f"--workdir={trained}", pairs[0][0], " ".join(pairs[1][0])])
+  assert result.returncode == 0, result.stderr
+  assert [l.split("\t")[1] for l in result.stdout.splitlines()] == [a for _, a in answers[:2]]
+
+
+def final_params(workdir):
+  params, _ = checkpoints.restore_params(workdir)
+  return jax.tree.map(np.asarray, params)
+
+
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path, data_dir):
+  args = ["--config.num_steps=300", "--config.checkpoint_every_steps=40",
+          "--config.model.dropout=0.1"]  # Dropout: the RNG stream must resume too.
+  reference = tmp_path / "uninterrupted"
+  result = train_cli(reference, data_dir, *args)
+  assert result.returncode == 0, result.stderr
+
+  killed = tmp_path / "killed"
+  command = [sys.executable, "-m", "s2s.train", *TINY, f"--workdir={killed}",
+             f"--config.data_dir={data_dir}", *args]
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not os.path.isdir(killed / "checkpoints" / "120") and time.time() < deadline:
+    time.sleep(0.05)
+  assert process.poll() is None, "the run ended before it could be killed"
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  steps = sorted(int(s) for s in os.listdir(killed / "checkpoints") if s.isdigit())
+  assert 120 <= steps[-1] < 300
+
+  result = train_cli(killed, data_dir, *args)
+  assert result.returncode == 0, result.stderr
+  assert f"resuming at step {steps[-1]}" in result.stdout
+
+  expected, actual = final_params(reference), final_params(killed)
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(actual)):
+    np.testing.assert_array_equal(a, b)
+  # The metrics log reads as one run: same events, in order, no duplicates.
+  strip = lambda events: [{k: v for k, v in e.items() if k != "elapsed_s"} for e in events]
+  assert strip(read_metrics(killed)) == strip(read_metrics(reference))
+
+
+def test_two_devices_match_one_device(tmp_path, data_dir):
+  args = ["--config.num_steps=60", "--config.log_every_steps=5", "--config.batch_size=32"]
+  runs = {}
+  for devices in (1, 2):
+    workdir = tmp_path / f"devices{devices}"
+    result = train_cli(workdir, data_dir, *args, env={
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+    assert result.returncode == 0, result.stderr
+    assert f"on {devices} cpu device(s)" in result.stdout
+    runs[devices] = read_metrics(workdir)
+  for one, two in zip(runs[1], runs[2], strict=True):
+    assert (one["step"], one["split"]) == (two["step"], two["split"])
+    for name in ("loss", "token_accuracy", "sequence_accuracy"):
+      assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-6), (one, two)
+
+
+def test_workdir_holds_config_metrics_tensorboard_and_wandb(tmp_path, data_dir):
+  workdir = tmp_path / "run"
+  result = train_cli(workdir, data_dir, "--config.wandb.project=s2s-test",
+                     "--config.wandb.mode=offline", env={"WANDB_MODE": "offline"})
+  assert result.returncode == 0, result.stderr
+
+  with open(workdir / "config.json") as f:
+    assert json.load(f)["model"]["hidden_size"] == 16
+  events = read_metrics(workdir)
+  for e in events:
+    assert {"step", "epoch", "split", "loss", "token_accuracy", "sequence_accuracy"} <= set(e)
+  assert {e["split"] for e in events} == {"train", "validation", "test"}
+  for e in events:
+    if e["split"] != "train":
+      assert 0 <= e["padded_char_accuracy"] <= 1
+  last_val = [e for e in events if e["split"] == "validation"][-1]
+
+  # The sample table: 10 validation rows with a right/wrong mark.
+  marks = [l for l in result.stdout.splitlines() if l.endswith(("right", "WRONG"))]
+  assert len(marks) == 20  # After the one validation pass and the test pass.
+
+  # TensorBoard event files, read back with TensorBoard's own reader.
+  from tensorboard.backend.event_processing import event_accumulator
+  acc = event_accumulator.EventAccumulator(str(workdir / "tensorboard"))
+  acc.Reload()
+  scalars = acc.Scalars("validation/sequence_accuracy")
+  assert scalars[-1].step == last_val["step"]
+  assert scalars[-1].value == pytest.approx(last_val["sequence_accuracy"])
+
+  # W&B offline run, in the workdir: its record log holds the metrics we logged
+  # (history items are protobufs: key, then value_json after the 0x82 0x01 tag),
+  # and the sample tables are JSON files.
+  runs = glob.glob(str(workdir / "wandb" / "offline-run-*"))
+  assert len(runs) == 1
+  with open(glob.glob(os.path.join(runs[0], "run-*.wandb"))[0], "rb") as f:
+    records = f.read()
+  logged = [float(v) for v in re.findall(rb"validation/loss\x82\x01.([-0-9.e]+)", records)]
+  assert logged[-1] == last_val["loss"]
+  table = glob.glob(os.path.join(runs[0], "files", "media", "table", "validation", "*.json"))
+  with open(table[0]) as f:
+    table = json.load(f)
+  assert table["columns"] == ["query", "target", "prediction", "right"]
+  assert len(table["data"]) == 10
+  assert all(right == (target == prediction) for _, target, prediction, right in table["data"])
+
+
+def test_rerunning_a_finished_run_changes_nothing(tmp_path, data_dir):
+  workdir = tmp_path / "run"
+  assert train_cli(workdir, data_dir).returncode == 0
+  before = (workdir / "metrics.jsonl").read_text()
+  result = train_cli(workdir, data_dir)
+  assert result.returncode == 0, result.stderr
+  assert "already trained" in result.stdout
+  assert (workdir / "metrics.jsonl").read_text() == before
