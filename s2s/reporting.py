@@ -12,6 +12,7 @@ import secrets
 import sys
 import time
 
+import jax
 import tqdm
 
 METRICS_FILE = "metrics.jsonl"
@@ -44,9 +45,15 @@ def _duration(seconds: float) -> str:
 
 
 class Reporter:
-  """Writes metrics and samples to every sink; the only place training talks to the outside."""
+  """Writes metrics and samples to every sink; the only place training talks to the outside.
+
+  In a multi-process run only process 0 reports; the others' reporters do nothing.
+  """
 
   def __init__(self, workdir, config, *, start_step, total_steps, steps_per_epoch):
+    self.enabled = jax.process_index() == 0
+    if not self.enabled:
+      return
     self.workdir = workdir
     self.total_steps = total_steps
     self.steps_per_epoch = steps_per_epoch
@@ -69,6 +76,8 @@ class Reporter:
       self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
 
   def print(self, text: str):
+    if not self.enabled:
+      return
     if self.bar is not None:
       self.bar.write(text)
     else:
@@ -76,10 +85,14 @@ class Reporter:
 
   def step(self, step: int):
     """Called after each training step: the progress bar only, no device sync."""
+    if not self.enabled:
+      return
     if self.bar is not None:
       self.bar.update(step - self.bar.n)
 
   def write(self, split: str, step: int, metrics: dict):
+    if not self.enabled:
+      return
     event = {"step": step, "epoch": round(step / self.steps_per_epoch, 4), "split": split,
              **metrics, "elapsed_s": round(time.time() - self.start_time, 2)}
     self.jsonl.write(json.dumps(event) + "\n")
@@ -105,6 +118,8 @@ class Reporter:
 
   def samples(self, split, step, queries, targets, predictions, count=10, seed=0):
     """Prints `count` random (query, target, prediction) rows, as the Keras tutorial does."""
+    if not self.enabled:
+      return
     rows = random.Random(seed * 1_000_003 + step).sample(
         range(len(queries)), min(count, len(queries)))
     table = [(queries[i], targets[i], predictions[i]) for i in rows]
@@ -121,6 +136,8 @@ class Reporter:
           data=[[q, t, p, p == t] for q, t, p in table])}, step=step)
 
   def close(self):
+    if not self.enabled:
+      return
     if self.bar is not None:
       self.bar.close()
     self.jsonl.close()
@@ -144,3 +161,4 @@ def _init_wandb(workdir, config):
       name=config.wandb.name or os.path.basename(os.path.abspath(workdir)),
       mode=config.wandb.mode or None, dir=workdir, id=run_id, resume="allow",
       config=config.to_dict())
+

@@ -19,7 +19,6 @@ import jax
 from jax import lax
 import jax.numpy as jnp
 from ml_collections import config_flags
-import ml_collections
 import numpy as np
 import optax
 
@@ -79,7 +78,7 @@ def train_step(state: TrainState, batch, *, model):
   dropout_rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
                                    lax.axis_index(AXIS))
   weights = jnp.ones(batch["targets"].shape[:1], jnp.float32)
-  mean_tokens = lax.pmean(jnp.sum(batch["targets"] != vocab_lib.PAD), AXIS)
+  mean_tokens = lax.pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32), AXIS)
 
   def loss_fn(params):
     logits = model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
@@ -154,10 +153,12 @@ def prepare_workdir(workdir: str, config, allow_config_change: bool):
         raise UserError(
             f"workdir {workdir!r} holds a run with a different config ({changed}); use another "
             f"--workdir, or pass --allow_config_change to continue that run with the new config")
-      os.replace(path, os.path.join(workdir, "config.previous.json"))
-  os.makedirs(workdir, exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(new, f, indent=2)
+      if jax.process_index() == 0:
+        os.replace(path, os.path.join(workdir, "config.previous.json"))
+  if jax.process_index() == 0:  # One writer when several processes train together.
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(new, f, indent=2)
 
 
 def _diff(old, new, prefix=""):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import TINY, assert_user_error, read_metrics, run_cli, train_cli
+from conftest import assert_user_error, read_metrics, run_cli, train_cli
 
 
 @pytest.mark.parametrize("args, words", [

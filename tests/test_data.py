@@ -1,0 +1,147 @@
+"""The TFDS dataset and the grain input pipeline."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import flax.jax_utils
+import jax
+import numpy as np
+import pytest
+
+from s2s import arithmetic
+from s2s import config as config_lib
+from s2s import dataset
+from s2s import input_pipeline
+from s2s import train
+from s2s import vocab as vocab_lib
+from conftest import ROOT
+
+
+def task_config(**overrides):
+  config = config_lib.base_config().task
+  config.digits, config.ops, config.num_examples, config.num_test = 2, "+-", 1000, 200
+  config.num_length_generalization = 50
+  config.update(overrides)
+  return config
+
+
+def test_prepared_as_array_record_and_read_without_tensorflow(data_dir):
+  code = f"""
+import sys, ml_collections
+from s2s import dataset
+sources = dataset.load(ml_collections.ConfigDict({task_config().to_dict()!r}), {data_dir!r})
+print({{k: len(v) for k, v in sources.items()}}, sources["test"][0]["query"])
+assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+"""
+  result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
+  assert "{'train': 900, 'validation': 100, 'test': 200, 'length_generalization': 50}" in (
+      result.stdout)
+  name = dataset.builder_from_config(task_config()).builder_config.name
+  assert name == "d2_addsub_t2_n1000_v0.1_test200_lg50x3_s0"
+  files = glob.glob(os.path.join(data_dir, "arithmetic", name, "*", "*.array_record*"))
+  assert {os.path.basename(f).split(".")[0] for f in files} == {
+      "arithmetic-train", "arithmetic-validation", "arithmetic-test",
+      "arithmetic-length_generalization"}
+
+
+def test_splits_are_disjoint_questions_with_right_answers(data_dir):
+  sources = dataset.load(task_config(), data_dir)
+  keys = {}
+  for split, source in sources.items():
+    pairs = [(r["query"].decode(), r["answer"].decode()) for r in source]
+    for query, answer in pairs:
+      assert int(answer) == eval(query)  # pylint: disable=eval-used
+    keys[split] = {arithmetic.canonical(arithmetic.parse(q)) for q, _ in pairs}
+    assert len(keys[split]) == len(pairs)  # No duplicates within a split either.
+  names = list(keys)
+  for i, a in enumerate(names):
+    for b in names[i + 1:]:
+      assert not keys[a] & keys[b], (a, b)
+
+
+def test_different_task_seed_gives_different_questions(data_dir):
+  a = dataset.load(task_config(), data_dir)["train"]
+  b = dataset.load(task_config(seed=1), data_dir)["train"]
+  assert sorted(r["query"] for r in a) != sorted(r["query"] for r in b)
+
+
+def make_encoder(reverse=True):
+  task = arithmetic.ArithmeticTask(digits=2, ops="+-")
+  return input_pipeline.Encoder(vocab_lib.CharVocab(task.chars), task.max_query_length(3),
+                                task.max_answer_length(3) + 1, reverse)
+
+
+def test_encoder_reverses_pads_and_appends_eos():
+  encoder = make_encoder()
+  example = encoder({"query": b"12-345", "answer": b"-333"})
+  vocab = encoder.vocab
+  n = int(example["input_lengths"])
+  assert n == 6
+  assert vocab.decode(example["inputs"][:n]) == "543-21"
+  assert (example["inputs"][n:] == vocab_lib.PAD).all()
+  assert vocab.decode(example["targets"]) == "-333"
+  assert example["targets"][4] == vocab_lib.EOS and (example["targets"][5:] == vocab_lib.PAD).all()
+  plain = make_encoder(reverse=False)({"query": b"12-345", "answer": b"-333"})
+  assert vocab.decode(plain["inputs"]) == "12-345"
+
+
+def batches(iterator, n):
+  return [next(iterator) for _ in range(n)]
+
+
+def test_train_order_is_deterministic_reshuffled_and_resumable(data_dir):
+  arrays = input_pipeline.read_split(dataset.load(task_config(), data_dir)["train"],
+                                     make_encoder())
+  steps = input_pipeline.steps_per_epoch(900, 100)
+  assert steps == 9
+  first = batches(input_pipeline.train_iterator(arrays, 100, seed=0), 2 * steps)
+  again = batches(input_pipeline.train_iterator(arrays, 100, seed=0), 2 * steps)
+  other = batches(input_pipeline.train_iterator(arrays, 100, seed=1), 1)
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a["inputs"], b["inputs"])
+  assert not np.array_equal(first[0]["inputs"], other[0]["inputs"])
+  # An epoch sees every training example once; the next epoch in another order.
+  rows = lambda bs: sorted(map(bytes, np.concatenate([b["inputs"] for b in bs])))
+  assert rows(first[:steps]) == sorted(map(bytes, arrays["inputs"]))
+  assert not np.array_equal(first[0]["inputs"], first[steps]["inputs"])
+  # A restored iterator state continues exactly.
+  iterator = input_pipeline.train_iterator(arrays, 100, seed=0)
+  batches(iterator, 5)
+  state = iterator.get_state()
+  resumed = input_pipeline.train_iterator(arrays, 100, seed=0)
+  resumed.set_state(state)
+  for a, b in zip(batches(iterator, 7), batches(resumed, 7)):
+    np.testing.assert_array_equal(a["targets"], b["targets"])
+
+
+def test_processes_read_disjoint_equal_shards(data_dir, monkeypatch):
+  source = dataset.load(task_config(), data_dir)["train"]
+  shards = []
+  for index in range(3):
+    monkeypatch.setattr(jax, "process_count", lambda: 3)
+    monkeypatch.setattr(jax, "process_index", lambda index=index: index)
+    shards.append(input_pipeline.read_split(source, make_encoder()))
+    assert input_pipeline.steps_per_epoch(900, 30) == 30  # 300 rows, 10 per process batch
+    assert next(input_pipeline.train_iterator(shards[-1], 30, 0))["inputs"].shape[0] == 10
+  queries = [set(s["queries"]) for s in shards]
+  assert [len(q) for q in queries] == [300, 300, 300]
+  assert not (queries[0] & queries[1] or queries[1] & queries[2] or queries[0] & queries[2])
+
+
+def test_eval_pads_the_last_batch_without_counting_it(data_dir):
+  """Evaluation over 100 examples in batches of 64 counts exactly 100 examples."""
+  config = config_lib.base_config()
+  config.task.update(task_config())
+  config.model.hidden_size = 8
+  encoder, model = train.build_task(config)
+  state = train.init_state(config, model, encoder, train.make_optimizer(config, 10))
+  arrays = input_pipeline.read_split(dataset.load(config.task, data_dir)["validation"], encoder)
+  p_eval = jax.pmap(lambda p, b: train.eval_step(p, b, model=model), axis_name=train.AXIS)
+  params = flax.jax_utils.replicate(state.params)
+  metrics, predictions = train.evaluate(p_eval, params, arrays, 64)
+  assert predictions.shape == (100, encoder.target_length)
+  full, _ = train.evaluate(p_eval, params, arrays, 100)
+  assert metrics == pytest.approx(full)
