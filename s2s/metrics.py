@@ -46,13 +46,17 @@ def accuracy_sums(predictions, targets, weights):
 
 
 def summarize(sums) -> dict:
-  """Reported metrics from (host-side) sums; absent sums give absent metrics."""
+  """Reported metrics from (host-side) sums; absent sums give absent metrics.
+
+  Divides in float64: the counts are exact, and the ratios should be too.
+  """
+  sums = {k: float(v) for k, v in sums.items()}
   out = {}
   if "loss_sum" in sums:
-    out["loss"] = float(sums["loss_sum"] / sums["tokens"])
+    out["loss"] = sums["loss_sum"] / sums["tokens"]
   if "token_correct" in sums:
-    out["token_accuracy"] = float(sums["token_correct"] / sums["tokens"])
-    out["sequence_accuracy"] = float(sums["sequence_correct"] / sums["sequences"])
+    out["token_accuracy"] = sums["token_correct"] / sums["tokens"]
+    out["sequence_accuracy"] = sums["sequence_correct"] / sums["sequences"]
   if "padded_correct" in sums:
-    out["padded_char_accuracy"] = float(sums["padded_correct"] / sums["padded_total"])
+    out["padded_char_accuracy"] = sums["padded_correct"] / sums["padded_total"]
   return out
