@@ -73,7 +73,8 @@ class Reporter:
 
     self.bar = None
     if sys.stdout.isatty():
-      self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True)
+      self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                           file=sys.stdout)
 
   def print(self, text: str):
     if not self.enabled:

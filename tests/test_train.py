@@ -186,3 +186,36 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path, data_dir):
   assert result.returncode == 0, result.stderr
   assert "already trained" in result.stdout
   assert (workdir / "metrics.jsonl").read_text() == before
+
+
+def test_progress_bar_on_a_terminal_plain_lines_otherwise(tmp_path, data_dir):
+  import fcntl
+  import pty
+  import struct
+  import termios
+  leader, follower = pty.openpty()
+  fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # rows, cols
+  command = [sys.executable, "-m", "s2s.train", *TINY, f"--workdir={tmp_path / 'tty'}",
+             f"--config.data_dir={data_dir}", "--config.num_samples=0"]
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=follower,
+                             stderr=subprocess.DEVNULL)
+  os.close(follower)
+  output = b""
+  while True:
+    try:
+      chunk = os.read(leader, 65536)
+    except OSError:  # The terminal closes when the process exits.
+      break
+    if not chunk:
+      break
+    output += chunk
+  assert process.wait() == 0
+  text = output.decode(errors="replace")
+  assert "100%|" in text and "step/s" in text  # tqdm's bar with its rate and ETA.
+  assert "examples/s, ETA" in text  # Metric lines are still printed above the bar.
+
+  plain = train_cli(tmp_path / "pipe", data_dir, "--config.num_samples=0")
+  assert plain.returncode == 0
+  assert "100%|" not in plain.stdout and "\r" not in plain.stdout
+  assert "examples/s, ETA" in plain.stdout
