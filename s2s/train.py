@@ -144,7 +144,9 @@ def prepare_workdir(workdir: str, config, allow_config_change: bool):
     raise UserError(f"--workdir {workdir!r} exists and is not a directory")
   path = os.path.join(workdir, "config.json")
   new = json.loads(config.to_json())
-  if os.path.exists(path):
+  has_results = any(os.path.exists(os.path.join(workdir, name))
+                    for name in (checkpoints.CHECKPOINT_DIR, reporting.METRICS_FILE))
+  if os.path.exists(path) and has_results:  # A config alone (a run that never started) may go.
     with open(path) as f:
       old = json.load(f)
     if old != new:

@@ -101,3 +101,13 @@ def test_predict_workdir_without_checkpoint(tmp_path, finished_run):
 def test_predict_query_too_long(finished_run):
   assert_user_error(run_cli("s2s.predict", [f"--workdir={finished_run}", "1+2" * 10]),
                     "characters")
+
+
+def test_impossible_dataset_is_an_error_and_the_workdir_stays_usable(tmp_path, data_dir):
+  workdir = tmp_path / "run"
+  result = run_cli("s2s.train", ["--config=configs/addition.py:digits=1,num_examples=200",
+                                 f"--workdir={workdir}", f"--config.data_dir={data_dir}"])
+  assert_user_error(result, "distinct questions", "digits=1")
+  # Nothing was trained, so a corrected config may use the same workdir.
+  result = train_cli(workdir, data_dir, "--config.num_steps=2")
+  assert result.returncode == 0, result.stderr
