@@ -3,6 +3,7 @@
 Every event is one JSON object per line in `metrics.jsonl`:
   {"step": 1407, "epoch": 1.0, "split": "validation", "loss": ..., "token_accuracy": ...,
    "sequence_accuracy": ..., "padded_char_accuracy": ..., "elapsed_s": ...}
+`elapsed_s` is the run's wall time since it first started, summed over resumed attempts.
 """
 
 import json
@@ -36,6 +37,7 @@ def _truncate_after(workdir: str, step: int):
   with open(tmp, "w") as f:
     f.writelines(json.dumps(e) + "\n" for e in kept)
   os.replace(tmp, os.path.join(workdir, METRICS_FILE))
+  return kept
 
 
 def _duration(seconds: float) -> str:
@@ -60,7 +62,9 @@ class Reporter:
     self.examples_per_step = config.batch_size
     self.start_time = time.time()
     self.last_time, self.last_step = self.start_time, start_step
-    _truncate_after(workdir, start_step)
+    kept = _truncate_after(workdir, start_step)
+    # A resumed run's clock continues from its last event (the time lost to the kill is not).
+    self.elapsed_before = kept[-1]["elapsed_s"] if kept else 0.0
     self.jsonl = open(os.path.join(workdir, METRICS_FILE), "a")
 
     import tensorboardX  # Pure-Python event files: no TensorFlow needed.
@@ -95,7 +99,8 @@ class Reporter:
     if not self.enabled:
       return
     event = {"step": step, "epoch": round(step / self.steps_per_epoch, 4), "split": split,
-             **metrics, "elapsed_s": round(time.time() - self.start_time, 2)}
+             **metrics,
+             "elapsed_s": round(self.elapsed_before + time.time() - self.start_time, 2)}
     self.jsonl.write(json.dumps(event) + "\n")
     self.jsonl.flush()
     for name, value in metrics.items():

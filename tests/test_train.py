@@ -114,6 +114,9 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, data_dir):
   # The metrics log reads as one run: same events, in order, no duplicates.
   strip = lambda events: [{k: v for k, v in e.items() if k != "elapsed_s"} for e in events]
   assert strip(read_metrics(killed)) == strip(read_metrics(reference))
+  # Wall time continues across the restart instead of starting again from 0.
+  elapsed = [e["elapsed_s"] for e in read_metrics(killed)]
+  assert elapsed == sorted(elapsed)
 
 
 def test_two_devices_match_one_device(tmp_path, data_dir):
