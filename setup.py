@@ -20,6 +20,8 @@ setup(
         "absl-py",
         "numpy",
         "tqdm",
+        "submitit>=1.5",  # scripts/launch.py --backend slurm.
+        "matplotlib>=3.7",  # scripts/aggregate.py plots.
     ],
     extras_require={
         "wandb": ["wandb>=0.18"],

@@ -4,9 +4,14 @@
   python -m s2s.train --config configs/arithmetic.py:digits=4,ops=+-*,model=repeat --workdir ...
 
 Negative answers are allowed (`12-345` = `-333`).
+
+Sweeps (`python scripts/launch.py --config configs/arithmetic.py --sweep NAME --workdir DIR`):
+  ablation     reverse x bidirectional x layers {1,2} x hidden {64,128,256} x 3 seeds (72 runs)
+  keras_table  the Keras addition_rnn table, with this file's training recipe set back to Keras's
 """
 
 from s2s import config as config_lib
+from s2s.sweeps import axis, product, seeds, zip_
 
 
 def get_config(arg=None):
@@ -32,3 +37,29 @@ def get_config(arg=None):
   config.grad_clip_norm = 1.0
   config.num_epochs = arg.epochs
   return config
+
+
+def ablation():
+  """Which of the Sutskever/Cho choices matter on +/- arithmetic: 2 x 2 x 2 x 3 x 3 seeds."""
+  return product({"task.reverse": [True, False], "model.bidirectional": [False, True]},
+                 zip_(axis("model.encoder_layers", [1, 2]), axis("model.decoder_layers", [1, 2])),
+                 axis("model.hidden_size", [64, 128, 256]),
+                 seeds(3))
+
+
+def keras_table():
+  """The Keras addition_rnn table (configs/addition.py), this file's recipe reset to Keras's."""
+  keras_recipe = {"task.ops": ["+"], "model.name": ["repeat"], "model.embed_dim": [0],
+                  "batch_size": [32], "eval_batch_size": [1000], "learning_rate": [1e-3],
+                  "warmup_steps": [0], "grad_clip_norm": [0.0], "schedule": ["constant"],
+                  "task.reverse": [True], "model.hidden_size": [128],
+                  "model.encoder_layers": [1], "model.decoder_layers": [1]}
+  return product(
+      zip_(axis("task.digits", [2, 3, 4, 5]),
+           axis("task.num_examples", [5_000, 50_000, 400_000, 550_000]),
+           axis("task.num_test", [30, 5_000, 5_000, 5_000]),
+           axis("num_epochs", [200.0, 200.0, 40.0, 60.0])),
+      keras_recipe)
+
+
+SWEEPS = {"ablation": ablation(), "keras_table": keras_table()}

@@ -1,0 +1,200 @@
+"""Results of a sweep: one summary row per run, groups over seeds, tables and plots."""
+
+import csv
+import math
+import os
+import statistics
+
+from s2s import reporting
+from s2s import sweeps
+from s2s.errors import UserError
+
+# Fields that differ between runs without being part of what a sweep studies.
+_NOT_PARAMS = ("data_dir", "wandb.name")
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, dict):
+      out |= flatten(value, f"{prefix}{key}.")
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def summarize_run(run: dict, metric: str, thresholds) -> dict:
+  """Final and best metrics, progress, and when validation `metric` first reached each threshold."""
+  state, detail = sweeps.run_state(run["dir"])
+  events = reporting.read_metrics(run["dir"])
+  elapsed = [e["elapsed_s"] for e in events]  # Summed over resumed attempts.
+  row = {"run": run["name"], "state": state, "detail": detail,
+         "steps": events[-1]["step"] if events else 0,
+         "epochs": round(events[-1]["epoch"], 3) if events else 0,
+         "wall_s": round(elapsed[-1], 1) if events else 0}
+  val = [(e, t) for e, t in zip(events, elapsed) if e["split"] == "validation" and metric in e]
+  higher_is_better = metric != "loss"
+  row[f"final_validation_{metric}"] = val[-1][0][metric] if val else None
+  values = [e[metric] for e, _ in val]
+  row[f"best_validation_{metric}"] = (max if higher_is_better else min)(values) if values else None
+  for split in reporting.FINAL_SPLITS:
+    final = [e for e in events if e["split"] == split and metric in e]
+    if final or split == "test":
+      row[f"{split}_{metric}"] = final[-1][metric] if final else None
+  for threshold in thresholds:
+    hit = next(((e, t) for e, t in val if (e[metric] >= threshold if higher_is_better
+                                           else e[metric] <= threshold)), None)
+    tag = f"{threshold:g}"
+    row[f"epochs_to_{tag}"] = round(hit[0]["epoch"], 3) if hit else None
+    row[f"steps_to_{tag}"] = hit[0]["step"] if hit else None
+    row[f"wall_s_to_{tag}"] = round(hit[1], 1) if hit else None
+  row["curve"] = [(e["epoch"], e[metric]) for e, _ in val]
+  return row
+
+
+def swept_params(runs: list[dict], configs: list[dict]) -> list[str]:
+  """Dotted fields that vary across the runs: from the sweep's overrides, else the configs.
+
+  A run that failed before writing its config.json counts with its overrides.
+  """
+  if all(r["overrides"] is not None for r in runs):
+    fields = list(dict.fromkeys(f for r in runs for f in r["overrides"]))
+  else:
+    fields = list(dict.fromkeys(f for c in configs for f in c))
+  return [f for f in fields if f not in _NOT_PARAMS
+          and len({repr(_value(f, r, c)) for r, c in zip(runs, configs)}) > 1]
+
+
+def _value(field, run, config):
+  return config[field] if field in config else (run["overrides"] or {}).get(field)
+
+
+def _resolve_by(by, params):
+  fields = []
+  for name in by:
+    matches = [p for p in params if p == name or p.rsplit(".", 1)[-1] == name]
+    if not matches:
+      raise UserError(f"--by {name!r} is not a swept parameter (swept: {', '.join(params)})")
+    fields.append(matches[0])
+  return fields
+
+
+def collect(sweep_dir: str, metric: str, thresholds, by=None):
+  """(rows, params, group fields) of every run in a sweep dir, partial and failed ones included."""
+  runs = sweeps.read_sweep_dir(sweep_dir)
+  if not runs:
+    raise UserError(f"{sweep_dir!r} holds no runs (no {sweeps.SWEEP_FILE} and no run "
+                    f"directories with a config.json)")
+  configs = [flatten(sweeps.read_json(os.path.join(r["dir"], "config.json"), {})) for r in runs]
+  params = swept_params(runs, configs)
+  by_fields = _resolve_by(by, params) if by else [p for p in params if p != "seed"]
+  rows = []
+  for run, config in zip(runs, configs):
+    row = {p: _value(p, run, config) for p in params}
+    row |= summarize_run(run, metric, thresholds)
+    rows.append(row)
+  return rows, params, by_fields
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return "-"
+  mean = statistics.fmean(values)
+  std = statistics.stdev(values) if len(values) > 1 else 0.0
+  digits = 4 if abs(mean) < 10 else 1
+  return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def groups(rows, by_fields):
+  out = {}
+  for row in rows:
+    out.setdefault(tuple(row[f] for f in by_fields), []).append(row)
+  return out
+
+
+def write_csv(rows, path):
+  columns = [c for c in rows[0] if c != "curve"]
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+      writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+
+def markdown(rows, by_fields, metric, thresholds) -> str:
+  """Mean ± std over the finished runs of each group; unfinished runs are counted apart."""
+  short = sweeps._short_names(by_fields)  # pylint: disable=protected-access
+  stats = [f"final_validation_{metric}", f"best_validation_{metric}", f"test_{metric}"]
+  header = [short[f] for f in by_fields] + ["n", "not done"] + stats + [
+      f"epochs_to_{t:g}" for t in thresholds]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for key, members in sorted(groups(rows, by_fields).items(), key=lambda kv: repr(kv[0])):
+    done = [r for r in members if r["state"] == "done"]
+    not_done = [f"{r['run']} ({r['state']})" for r in members if r["state"] != "done"]
+    cells = [str(v) for v in key] + [str(len(done)), "; ".join(not_done) or "-"]
+    cells += [_mean_std([r[s] for r in done]) for s in stats]
+    for t in thresholds:
+      reached = [r[f"epochs_to_{t:g}"] for r in done if r[f"epochs_to_{t:g}"] is not None]
+      cells.append(f"{_mean_std(reached)} ({len(reached)}/{len(done)} reached)")
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
+  """learning_curves.png (validation metric per epoch, a panel per group) and one
+  <metric>_vs_<param>.png per swept parameter; unfinished runs are dashed or hollow."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  written = []
+  grouped = sorted(groups(rows, by_fields).items(), key=lambda kv: repr(kv[0]))
+  cols = min(4, len(grouped))
+  nrows = math.ceil(len(grouped) / cols)
+  fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False,
+                           sharey=True)
+  short = sweeps._short_names(by_fields)  # pylint: disable=protected-access
+  for ax, (key, members) in zip(axes.flat, grouped):
+    for r in members:
+      if r["curve"]:
+        x, y = zip(*r["curve"])
+        ax.plot(x, y, "-" if r["state"] == "done" else "--", marker=".",
+                label=r["run"] if len(members) <= 4 else None)
+    ax.set_title(", ".join(f"{short[f]}={v}" for f, v in zip(by_fields, key)) or "all",
+                 fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+  for ax in list(axes.flat)[len(grouped):]:
+    ax.axis("off")
+  axes[0][0].set_ylabel(f"validation {metric}")
+  fig.tight_layout()
+  path = os.path.join(out_dir, "learning_curves.png")
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  written.append(path)
+
+  column = f"final_validation_{metric}"
+  for param in params:
+    values = sorted({repr(r[param]) for r in rows})
+    position = {v: i for i, v in enumerate(values)}
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for r in rows:
+      if r[column] is not None:
+        done = r["state"] == "done"
+        ax.scatter(position[repr(r[param])], r[column], facecolors="C0" if done else "none",
+                   edgecolors="C0")
+    means = [statistics.fmean(vs) if vs else float("nan") for vs in (
+        [r[column] for r in rows if repr(r[param]) == v and r["state"] == "done"
+         and r[column] is not None] for v in values)]
+    ax.plot(range(len(values)), means, "k_", markersize=20, label="mean of done runs")
+    ax.set_xticks(range(len(values)), [v.strip("'") for v in values])
+    ax.set_xlabel(param)
+    ax.set_ylabel(f"final validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, f"{metric}_vs_{param}.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+  return written
