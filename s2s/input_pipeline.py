@@ -54,14 +54,18 @@ def _pad(ids, length):
   return out
 
 
-def read_split(source, encoder: Encoder) -> dict:
-  """This process's equal share of a split, encoded: the arrays above plus the strings.
+def read_split(source, encoder: Encoder, *, process_share: bool = True) -> dict:
+  """A split encoded: the arrays above plus the strings.
 
-  Splits are read once, in bulk (one read of every record beats a read per
-  example by 4x), and kept in memory; batches then gather rows by index.
+  With `process_share`, only this process's equal share (for evaluation, whose
+  sums are added over processes); otherwise all of it (for training, whose
+  batches mix examples from anywhere). Splits are read once, in bulk (one read
+  of every record beats a read per example by 4x), and kept in memory.
   """
-  n = len(source) // jax.process_count()
-  start = jax.process_index() * n
+  n, start = len(source), 0
+  if process_share:
+    n = len(source) // jax.process_count()
+    start = jax.process_index() * n
   records = source.__getitems__(list(range(start, start + n))) if n else []
   examples = [encoder(r) for r in records]
   if not examples:
@@ -77,29 +81,30 @@ ARRAY_KEYS = ("inputs", "input_lengths", "targets")
 
 
 class _Gather(grain.transforms.Map):
-  """Indices [b] -> the batch of those rows."""
+  """Indices of a global batch [b] -> this process's slice of it, as arrays [b / processes]."""
 
   def __init__(self, arrays):
     self.arrays = {k: arrays[k] for k in ARRAY_KEYS}
 
   def map(self, indices):
-    return {k: v[indices] for k, v in self.arrays.items()}
+    share = len(indices) // jax.process_count()
+    mine = indices[jax.process_index() * share:(jax.process_index() + 1) * share]
+    return {k: v[mine] for k, v in self.arrays.items()}
 
 
 def train_iterator(arrays: dict, batch_size: int, seed: int):
-  """An endless, checkpointable iterator over batches of this process's training rows.
+  """An endless, checkpointable iterator over this process's part of each global batch.
 
-  The order is a function of `seed` alone and is reshuffled every epoch. Batches
-  hold `batch_size // jax.process_count()` rows (the process's share of the
-  global batch); an epoch is `steps_per_epoch` batches, the remainder rolling
-  over into the next epoch.
+  The sequence of global batches is a function of `seed` alone, reshuffled every
+  epoch, and the same in every process; each process takes its contiguous
+  `batch_size // jax.process_count()` rows of each. So N processes train on
+  exactly the batches one process would. An epoch is `steps_per_epoch` batches,
+  the remainder rolling over into the next epoch.
   """
-  per_process = batch_size // jax.process_count()
   ds = (grain.MapDataset.range(len(arrays["inputs"])).seed(seed).shuffle().repeat(None)
-        .batch(per_process, drop_remainder=True).map(_Gather(arrays)))
+        .batch(batch_size, drop_remainder=True).map(_Gather(arrays)))
   return iter(ds.to_iter_dataset())
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:
-  """Steps per epoch; `num_train` is the size of the whole train split."""
-  return (num_train // jax.process_count()) // (batch_size // jax.process_count())
+  return num_train // batch_size

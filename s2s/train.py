@@ -209,7 +209,7 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
 
   tx = make_optimizer(config, total_steps)
   state = init_state(config, model, encoder, tx)
-  splits = {name: input_pipeline.read_split(src, encoder)
+  splits = {name: input_pipeline.read_split(src, encoder, process_share=name != "train")
             for name, src in sources.items() if len(src)}
   train_iter = input_pipeline.train_iterator(splits.pop("train"), config.batch_size, config.seed)
   ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
@@ -275,6 +275,23 @@ def define_flags():
   flags.DEFINE_string("workdir", None, "Directory for config.json, metrics and checkpoints.")
   flags.DEFINE_bool("allow_config_change", False,
                     "Continue a workdir's run even though its config.json differs.")
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0, to train with several processes outside SLURM "
+                      "(with --num_processes and --process_id).")
+  flags.DEFINE_integer("num_processes", None, "Processes training together.")
+  flags.DEFINE_integer("process_id", None, "This process's index, 0..num_processes-1.")
+
+
+def init_distributed():
+  """Joins a multi-process run: from the flags, or detected in a SLURM job of several tasks.
+
+  Every process then feeds its local devices its part of each global batch, and
+  the pmap'd step's collectives span all processes' devices.
+  """
+  if FLAGS.coordinator_address is None and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+    return
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")  # Used only on CPU.
+  jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
 
 
 def parse_flags(argv):
@@ -327,6 +344,7 @@ def main(argv):
     print("error: --config and --workdir are required", file=sys.stderr)
     sys.exit(2)
   logging.set_verbosity(logging.WARNING)  # Orbax reports every save at INFO.
+  init_distributed()
   exit_on_user_error(train_and_evaluate, config, FLAGS.workdir, FLAGS.allow_config_change)
 
 

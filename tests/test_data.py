@@ -94,7 +94,7 @@ def batches(iterator, n):
 
 def test_train_order_is_deterministic_reshuffled_and_resumable(data_dir):
   arrays = input_pipeline.read_split(dataset.load(task_config(), data_dir)["train"],
-                                     make_encoder())
+                                     make_encoder(), process_share=False)
   steps = input_pipeline.steps_per_epoch(900, 100)
   assert steps == 9
   first = batches(input_pipeline.train_iterator(arrays, 100, seed=0), 2 * steps)
@@ -117,18 +117,24 @@ def test_train_order_is_deterministic_reshuffled_and_resumable(data_dir):
     np.testing.assert_array_equal(a["targets"], b["targets"])
 
 
-def test_processes_read_disjoint_equal_shards(data_dir, monkeypatch):
+def test_processes_share_each_global_batch_and_split_evaluation(data_dir, monkeypatch):
   source = dataset.load(task_config(), data_dir)["train"]
-  shards = []
+  whole = input_pipeline.read_split(source, make_encoder(), process_share=False)
+  global_batches = batches(input_pipeline.train_iterator(whole, 30, 0), 3)
+  parts, shares = [], []
   for index in range(3):
     monkeypatch.setattr(jax, "process_count", lambda: 3)
     monkeypatch.setattr(jax, "process_index", lambda index=index: index)
-    shards.append(input_pipeline.read_split(source, make_encoder()))
-    assert input_pipeline.steps_per_epoch(900, 30) == 30  # 300 rows, 10 per process batch
-    assert next(input_pipeline.train_iterator(shards[-1], 30, 0))["inputs"].shape[0] == 10
-  queries = [set(s["queries"]) for s in shards]
-  assert [len(q) for q in queries] == [300, 300, 300]
-  assert not (queries[0] & queries[1] or queries[1] & queries[2] or queries[0] & queries[2])
+    parts.append(batches(input_pipeline.train_iterator(whole, 30, 0), 3))
+    shares.append(set(input_pipeline.read_split(source, make_encoder())["queries"]))
+  # Each process trains on its 10 rows of each global batch of 30, in order.
+  for step, batch in enumerate(global_batches):
+    for key in batch:
+      np.testing.assert_array_equal(
+          np.concatenate([p[step][key] for p in parts]), batch[key])
+  # For evaluation each process reads a disjoint third of the split.
+  assert [len(s) for s in shares] == [300, 300, 300]
+  assert not (shares[0] & shares[1] or shares[1] & shares[2] or shares[0] & shares[2])
 
 
 def test_eval_pads_the_last_batch_without_counting_it(data_dir):
