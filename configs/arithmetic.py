@@ -1,6 +1,8 @@
 """The lecture's arithmetic: + and - with up to 5 digits, Sutskever/Cho encoder-decoder.
 
   python -m s2s.train --config configs/arithmetic.py --workdir runs/arithmetic
+
+The default (200,000 questions, 20 epochs) reaches test sequence_accuracy 0.9937 (README).
   python -m s2s.train --config configs/arithmetic.py:digits=4,ops=+-*,model=repeat --workdir ...
 
 Negative answers are allowed (`12-345` = `-333`).
