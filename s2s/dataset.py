@@ -87,7 +87,11 @@ def load(task_config, data_dir: str = "") -> dict:
     tfds.disable_progress_bar()
     builder.download_and_prepare()
   except OSError as e:
-    raise UserError(f"cannot prepare the dataset in data_dir {data_dir!r}: {e}") from None
+    # Several processes may prepare the same dataset at once; TFDS moves a finished one into
+    # place atomically, so when another process won the race its dataset is whole: use it.
+    builder = builder_from_config(task_config, data_dir)
+    if not builder.is_prepared():
+      raise UserError(f"cannot prepare the dataset in data_dir {data_dir!r}: {e}") from None
   finally:
     absl_logger.setLevel(level)
   return {split: builder.as_data_source(split=split)

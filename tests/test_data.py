@@ -151,3 +151,20 @@ def test_eval_pads_the_last_batch_without_counting_it(data_dir):
   assert predictions.shape == (100, encoder.target_length)
   full, _ = train.evaluate(p_eval, params, arrays, 100)
   assert metrics == pytest.approx(full)
+
+
+def test_processes_preparing_one_dataset_at_once_all_get_it(tmp_path):
+  """Concurrent runs (or the processes of one run) may all find the dataset missing."""
+  code = f"""
+import ml_collections
+from s2s import dataset
+sources = dataset.load(ml_collections.ConfigDict({task_config(num_examples=3000).to_dict()!r}),
+                       {str(tmp_path)!r})
+print(sorted(r["query"].decode() for r in sources["test"])[:5])
+"""
+  processes = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+  outputs = [p.communicate(timeout=300) for p in processes]
+  for p, (_, err) in zip(processes, outputs):
+    assert p.returncode == 0, err
+  assert len({out.splitlines()[-1] for out, _ in outputs}) == 1  # The same questions for all.
