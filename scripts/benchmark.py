@@ -1,0 +1,279 @@
+"""Speed of s2s on this machine: the Keras recipe, time to 99%, a large model, decoding, pmap.
+
+  python scripts/benchmark.py [--only keras,to99,large,decode,pmap] [--repeats 3] [--json]
+
+a. keras:  the Keras addition_rnn recipe (3 digits, 45k examples, LSTM 128, batch 32):
+           steady-state examples/s and s/epoch of the real training loop (batches from the
+           grain pipeline, the pmap'd step), compile time apart.
+b. to99:   wall time from process start to the first validation `sequence_accuracy` >= 0.99
+           of `python -m s2s.train` on 3-digit addition with --to99_config, in a fresh data
+           dir (dataset generation and compilation included).
+c. large:  batch 256, hidden 512, 2 encoder and 2 decoder layers: examples/s and GFLOP/s
+           (matmul FLOPs counted from the shapes), as a fraction of this machine's fp32 matmul
+           peak (the best time of a 4096 x 4096 matmul).
+d. decode: greedy decoding throughput of an encoder_decoder (queries/s, batch 1000).
+e. pmap:   the pmap'd train step over one device against the same step under plain jit.
+
+Medians over --repeats runs. Numbers vary between runs on shared machines: record them with
+the machine (BENCHMARKS.md).
+"""
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import flax  # pylint: disable=wrong-import-position
+import flax.jax_utils  # pylint: disable=wrong-import-position
+import jax  # pylint: disable=wrong-import-position
+import jax.numpy as jnp  # pylint: disable=wrong-import-position
+
+from s2s import config as config_lib  # pylint: disable=wrong-import-position
+from s2s import dataset  # pylint: disable=wrong-import-position
+from s2s import input_pipeline  # pylint: disable=wrong-import-position
+from s2s import train  # pylint: disable=wrong-import-position
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def machine() -> dict:
+  cpu = platform.processor()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return {"cpu": cpu, "cores": os.cpu_count(), "backend": jax.default_backend(),
+          "devices": jax.device_count(), "jax": jax.__version__, "flax": flax.__version__,
+          "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+
+
+def matmul_peak_gflops(n=4096, repeats=5) -> float:
+  """fp32 GFLOP/s of an n x n matmul, the best of `repeats`."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  matmul = jax.jit(lambda x, y: x @ y)
+  matmul(a, a).block_until_ready()
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(a, a).block_until_ready()
+    best = min(best, time.perf_counter() - start)
+  return 2 * n**3 / best / 1e9
+
+
+class Setup:
+  """A config's data, model, state and compiled step, outside the train loop."""
+
+  def __init__(self, config, data_dir):
+    self.config = config
+    self.encoder, self.model = train.build_task(config)
+    sources = dataset.load(config.task, data_dir)
+    self.train_arrays = input_pipeline.read_split(sources["train"], self.encoder,
+                                                  process_share=False)
+    self.steps_per_epoch = input_pipeline.steps_per_epoch(len(sources["train"]),
+                                                          config.batch_size)
+    tx = train.make_optimizer(config, 10 * self.steps_per_epoch)
+    self.state = train.init_state(config, self.model, self.encoder, tx)
+    self.step = functools.partial(train.train_step, model=self.model)
+
+  def batches(self, seed=0):
+    return input_pipeline.train_iterator(self.train_arrays, self.config.batch_size, seed)
+
+  def flops_per_example(self) -> float:
+    return training_flops_per_example(self.config.model, self.encoder)
+
+
+def training_flops_per_example(model, encoder) -> float:
+  """Matmul FLOPs of one training example: 3x the forward pass (forward, two backward products).
+
+  Counted over the padded lengths, as computed. XLA's cost analysis counts a scan's body once,
+  not once per time step, so it cannot be used here. The Keras recipe gives 6.2 MFLOP.
+  """
+  gates = 4 if model.cell == "lstm" else 3
+  h, v = model.hidden_size, encoder.vocab.size
+  token_width = model.embed_dim or v
+  directions = 2 if model.bidirectional else 1
+
+  def layer(inputs, steps):
+    return 2 * (inputs + h) * gates * h * steps
+
+  forward = 0
+  for i in range(model.encoder_layers):
+    forward += directions * layer(token_width if i == 0 else directions * h, encoder.query_length)
+  first_decoder_input = directions * h if model.name == "repeat" else token_width
+  for i in range(model.decoder_layers):
+    forward += layer(first_decoder_input if i == 0 else h, encoder.target_length)
+  forward += 2 * h * v * encoder.target_length  # The output Dense.
+  return 3 * forward
+
+
+def time_train_loop(setup: Setup, steps: int) -> dict:
+  """Compile time, then `steps` steps of the real loop: grain batches, shard, pmap'd step."""
+  p_step = jax.pmap(setup.step, axis_name=train.AXIS, donate_argnums=(0,))
+  state = flax.jax_utils.replicate(setup.state)
+  batches = setup.batches()
+  start = time.perf_counter()
+  state, sums = p_step(state, train.shard(next(batches)))
+  jax.block_until_ready(sums)
+  compile_s = time.perf_counter() - start
+  for _ in range(20):  # Warm up allocations and caches.
+    state, sums = p_step(state, train.shard(next(batches)))
+  jax.block_until_ready(sums)
+  start = time.perf_counter()
+  for _ in range(steps):
+    state, sums = p_step(state, train.shard(next(batches)))
+  jax.block_until_ready(sums)
+  step_s = (time.perf_counter() - start) / steps
+  return {"compile_s": compile_s, "step_ms": step_s * 1e3,
+          "examples_per_s": setup.config.batch_size / step_s,
+          "s_per_epoch": step_s * setup.steps_per_epoch}
+
+
+def keras_recipe(data_dir, repeats):
+  config = config_lib.base_config()  # 3 digits, reversed, 45k/5k, LSTM 128, batch 32, Adam.
+  setup = Setup(config, data_dir)
+  runs = [time_train_loop(setup, setup.steps_per_epoch) for _ in range(repeats)]
+  return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {
+      "steps_per_epoch": setup.steps_per_epoch,
+      "mflop_per_example": setup.flops_per_example() / 1e6}
+
+
+def large_model(data_dir, repeats, peak):
+  config = config_lib.base_config()
+  config.batch_size = 256
+  config.model.hidden_size = 512
+  config.model.encoder_layers = config.model.decoder_layers = 2
+  setup = Setup(config, data_dir)
+  runs = [time_train_loop(setup, 30) for _ in range(repeats)]
+  examples_per_s = statistics.median(r["examples_per_s"] for r in runs)
+  gflops = setup.flops_per_example() * examples_per_s / 1e9
+  return {"examples_per_s": examples_per_s,
+          "mflop_per_example": setup.flops_per_example() / 1e6, "gflops": gflops,
+          "fraction_of_matmul_peak": gflops / peak}
+
+
+def decode_throughput(data_dir, repeats):
+  config = config_lib.base_config()
+  config.model.name = "encoder_decoder"
+  encoder, model = train.build_task(config)
+  source = dataset.load(config.task, data_dir)["validation"]
+  arrays = input_pipeline.read_split(source, encoder)
+  state = train.init_state(config, model, encoder, train.make_optimizer(config, 1))
+  n = 1000
+
+  @jax.jit
+  def decode(params, inputs, lengths):
+    targets = jnp.zeros((inputs.shape[0], encoder.target_length), jnp.int32)
+    return jnp.argmax(model.apply({"params": params}, inputs, lengths, targets, greedy=True), -1)
+
+  args = (state.params, arrays["inputs"][:n], arrays["input_lengths"][:n])
+  decode(*args).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    for _ in range(10):
+      decode(*args).block_until_ready()
+    times.append((time.perf_counter() - start) / 10)
+  return {"greedy_queries_per_s": n / statistics.median(times), "batch": n}
+
+
+def pmap_vs_jit(data_dir, repeats):
+  setup = Setup(config_lib.base_config(), data_dir)
+  batch_iter = setup.batches()
+  batches = [train.shard(next(batch_iter)) for _ in range(1100)]
+  variants = {
+      "pmap": jax.pmap(setup.step, axis_name=train.AXIS, donate_argnums=(0,)),
+      # The same step, vmapped over the size-1 device axis so that its collectives resolve.
+      "jit": jax.jit(jax.vmap(setup.step, axis_name=train.AXIS), donate_argnums=(0,)),
+  }
+  times = {name: [] for name in variants}
+  for _ in range(repeats):
+    for name, fn in variants.items():
+      state = flax.jax_utils.replicate(setup.state)
+      for b in batches[:100]:  # Compile, then warm up as time_train_loop does.
+        state, sums = fn(state, b)
+      jax.block_until_ready(sums)
+      start = time.perf_counter()
+      for b in batches[100:]:
+        state, sums = fn(state, b)
+      jax.block_until_ready(sums)
+      times[name].append((time.perf_counter() - start) / (len(batches) - 100) * 1e3)
+  pmap_ms, jit_ms = (statistics.median(times[k]) for k in ("pmap", "jit"))
+  return {"pmap_step_ms": pmap_ms, "jit_step_ms": jit_ms, "pmap_over_jit": pmap_ms / jit_ms}
+
+
+def time_to_99(config_arg, repeats, threshold=0.99):
+  """Seconds from process start to the first validation sequence_accuracy >= threshold."""
+  results = []
+  for _ in range(repeats):
+    with tempfile.TemporaryDirectory() as tmp:
+      workdir = os.path.join(tmp, "run")
+      metrics = os.path.join(workdir, "metrics.jsonl")
+      start = time.perf_counter()
+      process = subprocess.Popen(
+          [sys.executable, "-m", "s2s.train", f"--config={config_arg}", f"--workdir={workdir}",
+           f"--config.data_dir={os.path.join(tmp, 'tfds')}", "--config.num_samples=0"],
+          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+      reached, seen = None, 0
+      while reached is None and process.poll() is None:
+        time.sleep(0.05)
+        if os.path.exists(metrics):
+          with open(metrics) as f:
+            events = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
+          seen += len(events)
+          if any(e["split"] == "validation" and e["sequence_accuracy"] >= threshold
+                 for e in events):
+            reached = time.perf_counter() - start
+      process.kill()
+      process.wait()
+      results.append(reached)
+  reached = [r for r in results if r is not None]
+  return {"config": config_arg, "seconds": statistics.median(reached) if reached else None,
+          "runs_reaching": f"{len(reached)}/{len(results)}"}
+
+
+def main(argv):
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--only", default="keras,to99,large,decode,pmap")
+  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--to99_config", default="configs/addition.py")
+  p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+  args = p.parse_args(argv)
+  wanted = args.only.split(",")
+  out = {"machine": machine()}
+  data_dir = tempfile.mkdtemp(prefix="s2s_benchmark_")
+  if "large" in wanted or "keras" in wanted:
+    out["matmul_peak_gflops"] = matmul_peak_gflops()
+  if "keras" in wanted:
+    out["keras"] = keras_recipe(data_dir, args.repeats)
+  if "to99" in wanted:
+    out["to99"] = time_to_99(args.to99_config, args.repeats)
+  if "large" in wanted:
+    out["large"] = large_model(data_dir, args.repeats, out["matmul_peak_gflops"])
+  if "decode" in wanted:
+    out["decode"] = decode_throughput(data_dir, args.repeats)
+  if "pmap" in wanted:
+    out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
+  if args.json:
+    print(json.dumps(out, indent=2))
+    return
+  print(" ".join(f"{k}={v}" for k, v in out.pop("machine").items()))
+  for section, values in out.items():
+    if isinstance(values, dict):
+      for k, v in values.items():
+        print(f"{section:8s} {k:26s} {v:.4g}" if isinstance(v, float) else
+              f"{section:8s} {k:26s} {v}")
+    else:
+      print(f"{section:35s} {values:.4g}")
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])
