@@ -106,6 +106,16 @@ def train_step(state: TrainState, batch, *, model):
   return state, psum(sums)
 
 
+def train_steps(state: TrainState, batches, *, model):
+  """`train_step` over K batches [K, B, ...] in one call (lax.scan): the same updates as K
+  calls, without K dispatches. Returns the metric sums over all K steps."""
+  def body(state, batch):
+    return train_step(state, batch, model=model)
+
+  state, sums = lax.scan(body, state, batches)
+  return state, jax.tree.map(lambda x: jnp.sum(x, axis=0), sums)
+
+
 def eval_step(params, batch, *, model):
   """Metric sums over the global batch, and this device's predictions [B, T].
 
@@ -241,8 +251,8 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
                  f"epoch, {total_steps} steps on {jax.device_count()} {jax.default_backend()} "
                  f"device(s)" + (f", resuming at step {start_step}" if start_step else ""))
 
-  p_train_step = jax.pmap(functools.partial(train_step, model=model), axis_name=AXIS,
-                          donate_argnums=(0,))
+  p_train_steps = jax.pmap(functools.partial(train_steps, model=model), axis_name=AXIS,
+                           donate_argnums=(0,))
   p_eval_step = jax.pmap(functools.partial(eval_step, model=model), axis_name=AXIS)
 
   def run_eval(split, step):
@@ -254,16 +264,28 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
                        [encoder.vocab.decode(p) for p in predictions], config.num_samples,
                        config.seed)
 
+  def boundary(step):  # Where the host must look: log, evaluate, checkpoint or stop.
+    return (step % config.log_every_steps == 0 or step % eval_every == 0
+            or step % config.checkpoint_every_steps == 0 or step == total_steps)
+
   rstate = flax.jax_utils.replicate(state)
   pending = []  # Device-side metric sums, fetched only when logging.
-  for step in range(start_step + 1, total_steps + 1):
-    rstate, sums = p_train_step(rstate, shard(next(train_iter)))
+  step = start_step
+  while step < total_steps:
+    # K steps per dispatch when no boundary falls inside them, else one: two programs only.
+    k = config.steps_per_dispatch
+    if step + k > total_steps or any(boundary(s) for s in range(step + 1, step + k)):
+      k = 1
+    batches = [next(train_iter) for _ in range(k)]
+    stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *map(shard, batches))
+    rstate, sums = p_train_steps(rstate, stacked)
     pending.append(sums)
+    step += k
     reporter.step(step)
     if step % config.log_every_steps == 0 or step == total_steps:
       pending = jax.device_get(pending)
       reporter.write("train", step, metrics_lib.summarize(
-          {k: sum(s[k][0] for s in pending) for k in pending[0]}))
+          {name: sum(s[name][0] for s in pending) for name in pending[0]}))
       pending = []
     if step % eval_every == 0 or step == total_steps:
       run_eval("validation", step)

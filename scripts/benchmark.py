@@ -20,6 +20,7 @@ the machine (BENCHMARKS.md).
 
 import argparse
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ import flax  # pylint: disable=wrong-import-position
 import flax.jax_utils  # pylint: disable=wrong-import-position
 import jax  # pylint: disable=wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
 
 from s2s import config as config_lib  # pylint: disable=wrong-import-position
 from s2s import dataset  # pylint: disable=wrong-import-position
@@ -116,34 +118,54 @@ def training_flops_per_example(model, encoder) -> float:
 
 
 def time_train_loop(setup: Setup, steps: int) -> dict:
-  """Compile time, then `steps` steps of the real loop: grain batches, shard, pmap'd step."""
-  p_step = jax.pmap(setup.step, axis_name=train.AXIS, donate_argnums=(0,))
+  """Compile time, then `steps` steps of the real loop: grain batches, shard, the pmap'd
+  `train_steps` with config.steps_per_dispatch batches per call."""
+  k = setup.config.steps_per_dispatch
+  p_steps = jax.pmap(functools.partial(train.train_steps, model=setup.model),
+                     axis_name=train.AXIS, donate_argnums=(0,))
   state = flax.jax_utils.replicate(setup.state)
   batches = setup.batches()
+
+  def run(state, calls):
+    for _ in range(calls):
+      stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1),
+                             *(train.shard(next(batches)) for _ in range(k)))
+      state, sums = p_steps(state, stacked)
+    jax.block_until_ready(sums)
+    return state
+
   start = time.perf_counter()
-  state, sums = p_step(state, train.shard(next(batches)))
-  jax.block_until_ready(sums)
+  state = run(state, 1)
   compile_s = time.perf_counter() - start
-  for _ in range(20):  # Warm up allocations and caches.
-    state, sums = p_step(state, train.shard(next(batches)))
-  jax.block_until_ready(sums)
+  state = run(state, max(1, 20 // k))  # Warm up allocations and caches.
+  calls = max(1, steps // k)
   start = time.perf_counter()
-  for _ in range(steps):
-    state, sums = p_step(state, train.shard(next(batches)))
-  jax.block_until_ready(sums)
-  step_s = (time.perf_counter() - start) / steps
+  run(state, calls)
+  step_s = (time.perf_counter() - start) / (calls * k)
   return {"compile_s": compile_s, "step_ms": step_s * 1e3,
           "examples_per_s": setup.config.batch_size / step_s,
           "s_per_epoch": step_s * setup.steps_per_epoch}
 
 
 def keras_recipe(data_dir, repeats):
-  config = config_lib.base_config()  # 3 digits, reversed, 45k/5k, LSTM 128, batch 32, Adam.
-  setup = Setup(config, data_dir)
-  runs = [time_train_loop(setup, setup.steps_per_epoch) for _ in range(repeats)]
-  return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {
-      "steps_per_epoch": setup.steps_per_epoch,
-      "mflop_per_example": setup.flops_per_example() / 1e6}
+  """The recipe as configs/addition.py ships it, and with one step per dispatch."""
+  out = {}
+  for k in (load_config("configs/addition.py").steps_per_dispatch, 1):
+    config = load_config("configs/addition.py")  # 3 digits, 45k/5k, LSTM 128, batch 32.
+    config.steps_per_dispatch = k
+    setup = Setup(config, data_dir)
+    runs = [time_train_loop(setup, setup.steps_per_epoch) for _ in range(repeats)]
+    out |= {f"{name}@k={k}": statistics.median(r[name] for r in runs) for name in runs[0]}
+    out[f"compile_s@k={k}"] = runs[0]["compile_s"]  # Later repeats reuse the compiled step.
+  return out | {"steps_per_epoch": setup.steps_per_epoch,
+                "mflop_per_example": setup.flops_per_example() / 1e6}
+
+
+def load_config(path):
+  spec = importlib.util.spec_from_file_location("benchmarked_config", os.path.join(ROOT, path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def large_model(data_dir, repeats, peak):

@@ -222,3 +222,22 @@ def test_progress_bar_on_a_terminal_plain_lines_otherwise(tmp_path, data_dir):
   assert plain.returncode == 0
   assert "100%|" not in plain.stdout and "\r" not in plain.stdout
   assert "examples/s, ETA" in plain.stdout
+
+
+def test_fused_steps_give_the_same_training_as_single_steps(tmp_path, data_dir):
+  """steps_per_dispatch=K (lax.scan over K batches) == K separate steps."""
+  args = ["--config.num_steps=70", "--config.log_every_steps=7", "--config.eval_every_steps=35",
+          "--config.checkpoint_every_steps=30", "--config.model.dropout=0.1"]
+  runs = {}
+  for k in (1, 5):
+    workdir = tmp_path / f"k{k}"
+    result = train_cli(workdir, data_dir, *args, f"--config.steps_per_dispatch={k}")
+    assert result.returncode == 0, result.stderr
+    runs[k] = workdir
+  single, fused = read_metrics(runs[1]), read_metrics(runs[5])
+  assert [(e["step"], e["split"]) for e in single] == [(e["step"], e["split"]) for e in fused]
+  for a, b in zip(single, fused):
+    for name in ("loss", "token_accuracy", "sequence_accuracy"):
+      assert b[name] == pytest.approx(a[name], rel=1e-5, abs=1e-7), (a, b)
+  for a, b in zip(jax.tree.leaves(final_params(runs[1])), jax.tree.leaves(final_params(runs[5]))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
