@@ -125,7 +125,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.num_epochs = 30.0
   config.num_steps = 0  # If positive, overrides num_epochs.
   # Train steps fused into one device call (lax.scan); the same updates, less host overhead.
-  config.steps_per_dispatch = 1
+  config.steps_per_dispatch = 16
 
   config.eval_every_steps = 0  # 0 = once per epoch.
   config.eval_batch_size = 1000
