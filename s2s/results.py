@@ -1,5 +1,6 @@
 """Results of a sweep: one summary row per run, groups over seeds, tables and plots."""
 
+import collections
 import csv
 import math
 import os
@@ -106,6 +107,11 @@ def _mean_std(values):
   return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _sort_key(values):
+  """Numbers in numeric order (64 before 128), then everything else as text."""
+  return tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in values)
+
+
 def groups(rows, by_fields):
   out = {}
   for row in rows:
@@ -129,10 +135,14 @@ def markdown(rows, by_fields, metric, thresholds) -> str:
   header = [short[f] for f in by_fields] + ["n", "not done"] + stats + [
       f"epochs_to_{t:g}" for t in thresholds]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  for key, members in sorted(groups(rows, by_fields).items(), key=lambda kv: repr(kv[0])):
+  for key, members in sorted(groups(rows, by_fields).items(), key=lambda kv: _sort_key(kv[0])):
     done = [r for r in members if r["state"] == "done"]
-    not_done = [f"{r['run']} ({r['state']})" for r in members if r["state"] != "done"]
-    cells = [str(v) for v in key] + [str(len(done)), "; ".join(not_done) or "-"]
+    # Pending and running runs are counted; failed ones are named, since someone must look.
+    counts = collections.Counter(r["state"] for r in members if r["state"] in ("pending", "running"))
+    not_done = [f"{n} {state}" for state, n in sorted(counts.items())]
+    not_done += [f"{r['run']} (failed)" for r in members if r["state"] == "failed"]
+    not_done = "; ".join(not_done)
+    cells = [str(v) for v in key] + [str(len(done)), not_done or "-"]
     cells += [_mean_std([r[s] for r in done]) for s in stats]
     for t in thresholds:
       reached = [r[f"epochs_to_{t:g}"] for r in done if r[f"epochs_to_{t:g}"] is not None]
