@@ -5,6 +5,7 @@ import csv
 import math
 import os
 import statistics
+import textwrap
 
 from s2s import reporting
 from s2s import sweeps
@@ -158,10 +159,10 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   written = []
-  grouped = sorted(groups(rows, by_fields).items(), key=lambda kv: repr(kv[0]))
+  grouped = sorted(groups(rows, by_fields).items(), key=lambda kv: _sort_key(kv[0]))
   cols = min(4, len(grouped))
   nrows = math.ceil(len(grouped) / cols)
-  fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False,
+  fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.3 * nrows), squeeze=False,
                            sharey=True)
   short = sweeps._short_names(by_fields)  # pylint: disable=protected-access
   for ax, (key, members) in zip(axes.flat, grouped):
@@ -170,8 +171,8 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
         x, y = zip(*r["curve"])
         ax.plot(x, y, "-" if r["state"] == "done" else "--", marker=".",
                 label=r["run"] if len(members) <= 4 else None)
-    ax.set_title(", ".join(f"{short[f]}={v}" for f, v in zip(by_fields, key)) or "all",
-                 fontsize=8)
+    title = ", ".join(f"{short[f]}={v}" for f, v in zip(by_fields, key)) or "all"
+    ax.set_title(textwrap.fill(title, 45), fontsize=8)
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
   for ax in list(axes.flat)[len(grouped):]:
@@ -185,7 +186,7 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
 
   column = f"final_validation_{metric}"
   for param in params:
-    values = sorted({repr(r[param]) for r in rows})
+    values = [repr(v) for v in sorted({r[param] for r in rows}, key=lambda v: _sort_key((v,)))]
     position = {v: i for i, v in enumerate(values)}
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for r in rows:
