@@ -54,8 +54,10 @@ def keras_table():
                   "batch_size": [32], "eval_batch_size": [1000], "learning_rate": [1e-3],
                   "warmup_steps": [0], "grad_clip_norm": [0.0], "schedule": ["constant"],
                   "task.reverse": [True], "model.hidden_size": [128],
-                  "model.encoder_layers": [1], "model.decoder_layers": [1]}
+                  "model.encoder_layers": [1], "model.decoder_layers": [1],
+                  "stop_at": ["padded_char_accuracy>=0.99"]}
   return product(
+      seeds(3),
       zip_(axis("task.digits", [2, 3, 4, 5]),
            axis("task.num_examples", [5_000, 50_000, 400_000, 550_000]),
            axis("task.num_test", [30, 5_000, 5_000, 5_000]),

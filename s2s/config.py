@@ -1,5 +1,7 @@
 """Config helpers: string arguments of config files (`configs/arithmetic.py:digits=5,ops=+-`) and checks of config values."""
 
+import re
+
 import ml_collections
 
 from s2s.errors import UserError
@@ -54,6 +56,18 @@ def _get(config, dotted):
   return config
 
 
+def parse_stop_at(text: str):
+  """`"metric>=value"` -> (metric, ">=", value); "" -> None."""
+  if not text:
+    return None
+  match = re.fullmatch(r"\s*(\w+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*", text)
+  try:
+    return match.group(1), match.group(2), float(match.group(3))
+  except (AttributeError, ValueError):
+    raise UserError(f"config.stop_at={text!r} is not of the form metric>=value or "
+                    f"metric<=value (e.g. padded_char_accuracy>=0.99)") from None
+
+
 def check(config, device_count: int):
   """Raises a UserError naming the first config value that cannot work."""
   from s2s import dataset  # The task checks its own fields.
@@ -74,6 +88,11 @@ def check(config, device_count: int):
   for field in non_negative:
     if _get(config, field) < 0:
       raise UserError(f"config.{field} must not be negative, got {_get(config, field)!r}")
+  stop_at = parse_stop_at(config.stop_at)
+  from s2s import metrics
+  if stop_at and stop_at[0] not in metrics.EVAL_METRICS:
+    raise UserError(f"config.stop_at names {stop_at[0]!r}, which evaluation does not report "
+                    f"(one of {', '.join(metrics.EVAL_METRICS)})")
   if not 0 <= config.model.dropout < 1:
     raise UserError(f"config.model.dropout must be in [0, 1), got {config.model.dropout!r}")
   if not (config.num_steps or config.num_epochs):
@@ -127,6 +146,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Train steps fused into one device call (lax.scan); the same updates, less host overhead.
   config.steps_per_dispatch = 16
 
+  # Stop once a validation metric reaches a value, e.g. "padded_char_accuracy>=0.99" or
+  # "loss<=0.05"; "" = train for the whole budget. The test split is evaluated where it stops.
+  config.stop_at = ""
   config.eval_every_steps = 0  # 0 = once per epoch.
   config.eval_batch_size = 1000
   config.log_every_steps = 200

@@ -11,6 +11,10 @@ import optax
 
 from s2s import vocab as vocab_lib
 
+# What an evaluation reports (translation adds its text metrics); `config.stop_at` names one.
+EVAL_METRICS = ("loss", "token_accuracy", "sequence_accuracy", "padded_char_accuracy",
+                "bleu", "chrf", "exact_match")
+
 
 def loss_sums(logits, targets, weights):
   """Cross-entropy summed over real (non-PAD) target tokens, and their count."""

@@ -238,9 +238,22 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   if start_step:
     state = ckpt.restore(start_step, state, train_iter)
 
-  if start_step >= total_steps and any(
-      e["split"] == "test" for e in reporting.read_metrics(workdir)):
-    print(f"{workdir}: already trained for {total_steps} steps and tested")
+  stop_at = config_lib.parse_stop_at(config.stop_at)
+
+  def reached(results):
+    if stop_at is None:
+      return False
+    metric, op, value = stop_at
+    if metric not in results:
+      raise UserError(f"config.stop_at names {metric!r}, which validation does not report "
+                      f"(it reports {', '.join(sorted(results))})")
+    return results[metric] >= value if op == ">=" else results[metric] <= value
+
+  # A resumed run that had already stopped early goes straight to its final evaluation.
+  previous = [e for e in reporting.read_metrics(workdir) if e["step"] == start_step]
+  stopped = bool(start_step) and any(e["split"] == "validation" and reached(e) for e in previous)
+  if (start_step >= total_steps or stopped) and any(e["split"] == "test" for e in previous):
+    print(f"{workdir}: already trained for {start_step} steps and tested")
     ckpt.close()
     return
   reporter = reporting.Reporter(workdir, config, start_step=start_step, total_steps=total_steps,
@@ -263,6 +276,7 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
       reporter.samples(split, step, splits[split]["queries"], splits[split]["answers"],
                        [encoder.vocab.decode(p) for p in predictions], config.num_samples,
                        config.seed)
+    return results
 
   def boundary(step):  # Where the host must look: log, evaluate, checkpoint or stop.
     return (step % config.log_every_steps == 0 or step % eval_every == 0
@@ -271,7 +285,7 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   rstate = flax.jax_utils.replicate(state)
   pending = []  # Device-side metric sums, fetched only when logging.
   step = start_step
-  while step < total_steps:
+  while step < total_steps and not stopped:
     # K steps per dispatch when no boundary falls inside them, else one: two programs only.
     k = config.steps_per_dispatch
     if step + k > total_steps or any(boundary(s) for s in range(step + 1, step + k)):
@@ -288,13 +302,15 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
           {name: sum(s[name][0] for s in pending) for name in pending[0]}))
       pending = []
     if step % eval_every == 0 or step == total_steps:
-      run_eval("validation", step)
-    if step % config.checkpoint_every_steps == 0 or step == total_steps:
+      stopped = reached(run_eval("validation", step))
+      if stopped and step < total_steps:
+        reporter.print(f"stopping at step {step}: validation {config.stop_at}")
+    if stopped or step % config.checkpoint_every_steps == 0 or step == total_steps:
       ckpt.save(step, flax.jax_utils.unreplicate(rstate), train_iter)
 
   for split in reporting.FINAL_SPLITS:
     if split in splits:
-      run_eval(split, total_steps)
+      run_eval(split, step)
   ckpt.close()
   reporter.close()
 

@@ -16,6 +16,8 @@ from conftest import assert_user_error, read_metrics, run_cli, train_cli
     (["--config.model.hidden_size=-4"], ["config.model.hidden_size", "positive"]),
     (["--config.model.cell=rnn"], ["config.model.cell", "lstm"]),
     (["--config.batch_size=abc"], ["config.batch_size"]),
+    (["--config.stop_at=accuracy>0.9"], ["config.stop_at", "metric>=value"]),
+    (["--config.stop_at=acuracy>=0.9"], ["config.stop_at", "'acuracy'"]),
 ])
 def test_bad_config_values(tmp_path, data_dir, args, words):
   workdir = tmp_path / "run"

@@ -70,12 +70,14 @@ def test_run_names_are_readable_and_stable():
 @pytest.mark.parametrize("config", ["configs/addition.py", "configs/arithmetic.py"])
 def test_config_sweeps(config):
   keras = sweeps.load_sweep(config, "keras_table")
-  assert [(r["task.digits"], r["task.num_examples"]) for r in keras] == [
-      (2, 5_000), (3, 50_000), (4, 400_000), (5, 550_000)]
+  assert [(r["seed"], r["task.digits"], r["task.num_examples"]) for r in keras] == [
+      (seed, digits, n) for seed in range(3)
+      for digits, n in [(2, 5_000), (3, 50_000), (4, 400_000), (5, 550_000)]]
   for run in keras:
     c = sweeps.resolve_config(config, run)
     assert (c.task.reverse, c.model.name, c.model.hidden_size, c.model.encoder_layers,
-            c.task.ops) == (True, "repeat", 128, 1, "+")
+            c.task.ops, c.schedule, c.stop_at) == (
+                True, "repeat", 128, 1, "+", "constant", "padded_char_accuracy>=0.99")
   ablation = sweeps.load_sweep(config, "ablation")
   assert len(ablation) == 2 * 2 * 2 * 3 * 3
   assert len(set(sweeps.run_names(ablation))) == 72

@@ -191,6 +191,30 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path, data_dir):
   assert (workdir / "metrics.jsonl").read_text() == before
 
 
+def test_stop_at_ends_training_at_the_first_evaluation_that_reaches_it(tmp_path, data_dir):
+  # 2 epochs; loss after one epoch is far below 10, far above 1e-3.
+  workdir = tmp_path / "run"
+  args = ["--config.num_epochs=2", "--config.log_every_steps=1000"]
+  result = train_cli(workdir, data_dir, *args, "--config.stop_at=loss<=10")
+  assert result.returncode == 0, result.stderr
+  events = read_metrics(workdir)
+  val = [e for e in events if e["split"] == "validation"]
+  test = [e for e in events if e["split"] == "test"]
+  assert len(val) == 1 and len(test) == 1 and val[0]["epoch"] == 1
+  assert test[0]["step"] == val[0]["step"]
+  assert "stopping at step" in result.stdout
+  # A stopped run counts as finished: rerunning it trains nothing more.
+  before = (workdir / "metrics.jsonl").read_text()
+  result = train_cli(workdir, data_dir, *args, "--config.stop_at=loss<=10")
+  assert "already trained" in result.stdout
+  assert (workdir / "metrics.jsonl").read_text() == before
+  # A threshold never reached trains the whole budget.
+  workdir = tmp_path / "full"
+  assert train_cli(workdir, data_dir, *args, "--config.stop_at=loss<=1e-3").returncode == 0
+  val = [e for e in read_metrics(workdir) if e["split"] == "validation"]
+  assert [e["epoch"] for e in val] == [1, 2]
+
+
 def test_progress_bar_on_a_terminal_plain_lines_otherwise(tmp_path, data_dir):
   import fcntl
   import pty
