@@ -23,6 +23,8 @@ Encoder layers are matched to decoder layers from the top: the top decoder
 layer starts from the top encoder layer; extra decoder layers start from zeros.
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -104,32 +106,93 @@ class RepeatModel(nn.Module):
     return nn.Dense(self.vocab_size, name="logits")(y)
 
 
-class DecoderStep(nn.Module):
-  """One decoder time step: (states, previous prediction), target token -> logits."""
+class Decoder(nn.Module):
+  """One decoder time step, optionally attending over the encoder's outputs (the memory).
+
+  attention "none": x_t = [y_{t-1}], logits from h_t (Sutskever 2014).
+  "bahdanau" (additive, Bahdanau 2015): the previous top state h_{t-1} scores every source
+    position, score_j = v . tanh(W h_{t-1} + U m_j); x_t = [y_{t-1}, c_t]; logits from [h_t, c_t].
+  "luong" ("general", with input feeding, Luong 2015): h_t from x_t = [y_{t-1}, a_{t-1}];
+    score_j = h_t . W m_j; a_t = tanh(W_c [c_t, h_t]); logits from a_t.
+  c_t is the softmax(score)-weighted sum of the memory; padded source positions get weight 0.
+  The carry is (per-layer cell states, a_{t-1}); a is unused without Luong attention.
+  """
   vocab_size: int
   cell: str
   hidden_size: int
+  num_layers: int
   dropout: float
   embed_dim: int
-  teacher_force: bool
-  train: bool
+  attention: str = "none"
+  attention_size: int = 0  # 0 = hidden_size.
 
-  @nn.compact
-  def __call__(self, carry, token):
-    states, previous = carry
-    x = TokenInput(self.vocab_size, self.embed_dim)(token if self.teacher_force else previous)
+  def setup(self):
+    self.token_input = TokenInput(self.vocab_size, self.embed_dim)
+    self.cells = [make_cell(self.cell, self.hidden_size, f"cell_{i}")
+                  for i in range(self.num_layers)]
+    self.drop = nn.Dropout(self.dropout)
+    size = self.attention_size or self.hidden_size
+    if self.attention == "bahdanau":
+      self.key_proj = nn.Dense(size, use_bias=False)  # U
+      self.query_proj = nn.Dense(size, use_bias=False)  # W
+      self.energy = nn.Dense(1, use_bias=False)  # v
+    elif self.attention == "luong":
+      self.key_proj = nn.Dense(self.hidden_size, use_bias=False)  # W
+      self.combine = nn.Dense(self.hidden_size, use_bias=False)  # W_c
+    self.logits = nn.Dense(self.vocab_size)
+
+  def keys(self, memory):
+    """The memory's projections, computed once per sequence rather than once per step."""
+    return self.key_proj(memory) if self.attention != "none" else memory[..., :0]
+
+  def attend(self, query, keys, memory, mask):
+    if self.attention == "bahdanau":
+      scores = self.energy(jnp.tanh(keys + self.query_proj(query)[:, None, :]))[..., 0]
+    else:
+      scores = jnp.einsum("bh,blh->bl", query, keys)
+    scores = jnp.where(mask, scores, -1e9)
+    weights = jax.nn.softmax(scores, axis=-1)
+    return jnp.einsum("bl,blh->bh", weights, memory), weights
+
+  def __call__(self, carry, token, memory, keys, mask, train: bool = False):
+    """-> (new carry, logits [B, V], attention weights [B, L] (zeros without attention))."""
+    states, feed = carry
+    x = self.token_input(token)
+    weights = jnp.zeros(mask.shape, jnp.float32)
+    if self.attention == "bahdanau":
+      context, weights = self.attend(carry_output(self.cell, states[-1]), keys, memory, mask)
+      x = jnp.concatenate([x, context], -1)
+    elif self.attention == "luong":
+      x = jnp.concatenate([x, feed], -1)
     new_states = []
-    for i, state in enumerate(states):
-      state, x = make_cell(self.cell, self.hidden_size, f"cell_{i}")(state, x)
-      x = nn.Dropout(self.dropout, deterministic=not self.train)(x)
+    for cell, state in zip(self.cells, states):
+      state, x = cell(state, x)
+      x = self.drop(x, deterministic=not train)
       new_states.append(state)
-    logits = nn.Dense(self.vocab_size, name="logits")(x)
-    return (tuple(new_states), jnp.argmax(logits, -1).astype(jnp.int32)), logits
+    if self.attention == "bahdanau":
+      x = jnp.concatenate([x, context], -1)
+    elif self.attention == "luong":
+      context, weights = self.attend(x, keys, memory, mask)
+      x = feed = jnp.tanh(self.combine(jnp.concatenate([context, x], -1)))
+      x = self.drop(x, deterministic=not train)
+    return (tuple(new_states), feed), self.logits(x), weights
+
+
+def _decode_body(decoder, carry, token, memory, keys, mask, *, teacher_force, train):
+  """A scan step: feed the target token (teacher forcing) or the previous prediction."""
+  carry, previous = carry
+  carry, logits, weights = decoder(carry, token if teacher_force else previous, memory, keys,
+                                   mask, train)
+  return (carry, jnp.argmax(logits, -1).astype(jnp.int32)), (logits, weights)
 
 
 class EncoderDecoder(nn.Module):
-  """Sutskever/Cho encoder-decoder with teacher forcing and greedy decoding."""
-  vocab_size: int
+  """Sutskever/Cho encoder-decoder (optionally with attention): teacher forcing and greedy.
+
+  Besides `__call__`, `encode` and `decode_step` expose the model one step at a time for
+  beam search and sampling (s2s.decoding).
+  """
+  vocab_size: int  # Target vocabulary.
   cell: str = "lstm"
   hidden_size: int = 128
   encoder_layers: int = 1
@@ -137,30 +200,53 @@ class EncoderDecoder(nn.Module):
   bidirectional: bool = False
   dropout: float = 0.0
   embed_dim: int = 0
+  attention: str = "none"
+  attention_size: int = 0
+  source_vocab_size: int = 0  # 0 = vocab_size (one vocabulary for both sides).
 
-  @nn.compact
-  def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False):
-    x = TokenInput(self.vocab_size, self.embed_dim, name="source_input")(inputs)
-    _, finals = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
-                        self.dropout)(x, input_lengths, train)
-    states = self.initial_states(finals, inputs.shape[0])
-    batch = inputs.shape[0]
-    bos = jnp.full((batch, 1), vocab_lib.BOS, jnp.int32)
+  def setup(self):
+    self.source_input = TokenInput(self.source_vocab_size or self.vocab_size, self.embed_dim)
+    self.encoder = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
+                           self.dropout)
+    self.decoder = Decoder(self.vocab_size, self.cell, self.hidden_size, self.decoder_layers,
+                           self.dropout, self.embed_dim, self.attention, self.attention_size)
+    if self.bidirectional:  # A decoder layer's start state from both directions' final states.
+      parts = ("c", "h") if self.cell == "lstm" else ("h",)
+      self.bridges = {
+          f"{i}_{part}": nn.Dense(self.hidden_size, name=f"bridge_{i}_{part}")
+          for i in range(self.encoder_layers - min(self.encoder_layers, self.decoder_layers),
+                         self.encoder_layers) for part in parts}
+
+  def encode(self, inputs, input_lengths, train: bool = False):
+    """-> (decoder carry, memory [B, L, H or 2H], keys, mask [B, L])."""
+    memory, finals = self.encoder(self.source_input(inputs), input_lengths, train)
+    mask = jnp.arange(inputs.shape[1])[None, :] < input_lengths[:, None]
+    feed = jnp.zeros((inputs.shape[0], self.hidden_size), jnp.float32)
+    return ((self.initial_states(finals, inputs.shape[0]), feed), memory,
+            self.decoder.keys(memory), mask)
+
+  def decode_step(self, carry, token, memory, keys, mask):
+    """One inference step: -> (carry, logits [B, V], attention weights [B, L])."""
+    return self.decoder(carry, token, memory, keys, mask, False)
+
+  def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False,
+               return_attention=False):
+    carry, memory, keys, mask = self.encode(inputs, input_lengths, train)
+    bos = jnp.full((inputs.shape[0], 1), vocab_lib.BOS, jnp.int32)
     decoder_inputs = jnp.concatenate([bos, targets[:, :-1]], axis=1)
-    decoder = nn.scan(DecoderStep, variable_broadcast="params",
-                      split_rngs={"params": False, "dropout": True}, in_axes=1, out_axes=1)(
-                          self.vocab_size, self.cell, self.hidden_size, self.dropout,
-                          self.embed_dim, teacher_force=not greedy, train=train, name="decoder")
-    _, logits = decoder((states, bos[:, 0]), decoder_inputs)
-    return logits
+    scan = nn.scan(functools.partial(_decode_body, teacher_force=not greedy, train=train),
+                   variable_broadcast="params", split_rngs={"params": False, "dropout": True},
+                   in_axes=(1, nn.broadcast, nn.broadcast, nn.broadcast), out_axes=1)
+    _, (logits, weights) = scan(self.decoder, (carry, bos[:, 0]), decoder_inputs, memory, keys,
+                                mask)
+    return (logits, weights) if return_attention else logits
 
   def initial_states(self, finals, batch):
     def bridge(i, fwd, bwd):
       if not self.bidirectional:
         return fwd
       return jax.tree.map(
-          lambda f, b, name: nn.Dense(self.hidden_size, name=f"bridge_{i}_{name}")(
-              jnp.concatenate([f, b], -1)),
+          lambda f, b, part: self.bridges[f"{i}_{part}"](jnp.concatenate([f, b], -1)),
           fwd, bwd, ("c", "h") if self.cell == "lstm" else "h")
 
     zeros = jnp.zeros((batch, self.hidden_size), jnp.float32)
@@ -177,9 +263,14 @@ class EncoderDecoder(nn.Module):
 MODELS = {"repeat": RepeatModel, "encoder_decoder": EncoderDecoder}
 
 
-def build(model_config, vocab_size: int) -> nn.Module:
-  return MODELS[model_config.name](
+def build(model_config, vocab_size: int, source_vocab_size: int = 0) -> nn.Module:
+  """The model a config's `model` fields describe; `vocab_size` is the target vocabulary's."""
+  kwargs = dict(
       vocab_size=vocab_size, cell=model_config.cell, hidden_size=model_config.hidden_size,
       encoder_layers=model_config.encoder_layers, decoder_layers=model_config.decoder_layers,
       bidirectional=model_config.bidirectional, dropout=model_config.dropout,
       embed_dim=model_config.embed_dim)
+  if model_config.name == "encoder_decoder":
+    kwargs.update(attention=model_config.attention, attention_size=model_config.attention_size,
+                  source_vocab_size=source_vocab_size)
+  return MODELS[model_config.name](**kwargs)

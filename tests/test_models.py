@@ -276,3 +276,76 @@ def test_model_init_gives_working_parameters():
   logits = apply(params, inputs, lengths, targets)
   assert logits.shape == (B, T, V) and np.all(np.isfinite(logits))
   assert close(apply(params, junk_padding(inputs, 13), lengths, targets), logits)
+
+
+# Attention: (attention, cell, bidirectional, encoder_layers, decoder_layers)
+ATTENTION = [("bahdanau", "lstm", False, 1, 1), ("luong", "lstm", True, 2, 2),
+             ("bahdanau", "gru", True, 1, 2), ("luong", "gru", False, 1, 1)]
+SOURCE_V = 9  # A source vocabulary of another size than the target's.
+
+
+@functools.lru_cache(maxsize=None)
+def attention_model(spec):
+  attention, cell, bi, enc, dec = spec
+  config = model_config("encoder_decoder", cell, bi, enc, dec, embed_dim=4)
+  config.attention = attention
+  model = models.build(config, V, source_vocab_size=SOURCE_V)
+  inputs, lengths, targets = batch(20)
+  inputs = np.minimum(inputs, SOURCE_V - 1)
+  params = jax.jit(model.init)(jax.random.key(1), inputs, lengths, targets)["params"]
+  return model, params, (inputs, lengths, targets)
+
+
+@pytest.mark.parametrize("spec", ATTENTION, ids=lambda s: "-".join(map(str, s)))
+def test_attention_weights_are_a_distribution_over_real_source_tokens(spec):
+  model, params, (inputs, lengths, targets) = attention_model(spec)
+  for greedy in (False, True):
+    logits, weights = model.apply({"params": params}, inputs, lengths, targets, greedy=greedy,
+                                  return_attention=True)
+    assert logits.shape == (B, T, V) and weights.shape == (B, T, L)
+    weights = np.asarray(weights)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    padded = np.arange(L)[None, None, :] >= LENGTHS[:, None, None]
+    assert np.all(weights[np.broadcast_to(padded, weights.shape)] == 0)
+    # Attention is not uniform: it depends on the source tokens.
+    assert not np.allclose(weights[0], 1 / LENGTHS[0], atol=1e-4)
+  # Junk in padded source positions changes nothing.
+  junk = np.minimum(junk_padding(inputs, 21), SOURCE_V - 1)
+  for greedy in (False, True):
+    np.testing.assert_allclose(
+        model.apply({"params": params}, junk, lengths, targets, greedy=greedy),
+        model.apply({"params": params}, inputs, lengths, targets, greedy=greedy), atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ATTENTION[:2], ids=lambda s: "-".join(map(str, s)))
+def test_decode_step_by_step_equals_the_greedy_scan(spec):
+  model, params, (inputs, lengths, targets) = attention_model(spec)
+  greedy = np.asarray(model.apply({"params": params}, inputs, lengths, targets, greedy=True))
+  carry, memory, keys, mask = model.apply({"params": params}, inputs, lengths,
+                                          method=model.encode)
+  token = np.full((B,), BOS, np.int32)
+  for t in range(T):
+    carry, logits, _ = model.apply({"params": params}, carry, token, memory, keys, mask,
+                                   method=model.decode_step)
+    np.testing.assert_allclose(logits, greedy[:, t], atol=1e-5)
+    token = np.argmax(logits, -1).astype(np.int32)
+
+
+def test_attention_parameters_and_source_vocabulary():
+  shapes = lambda spec: jax.tree.map(np.shape, attention_model(spec)[1])
+  bahdanau = shapes(ATTENTION[0])
+  assert bahdanau["source_input"]["Embed_0"]["embedding"] == (SOURCE_V, 4)
+  assert bahdanau["decoder"]["token_input"]["Embed_0"]["embedding"] == (V, 4)
+  # v . tanh(W h + U m): U reads the memory (H=8), W the decoder state, v makes a score.
+  assert bahdanau["decoder"]["key_proj"]["kernel"] == (8, 8)
+  assert bahdanau["decoder"]["query_proj"]["kernel"] == (8, 8)
+  assert bahdanau["decoder"]["energy"]["kernel"] == (8, 1)
+  # The first decoder cell reads [embedding, context] = 4 + 8.
+  assert bahdanau["decoder"]["cell_0"]["ii"]["kernel"] == (12, 8)
+  luong = shapes(ATTENTION[1])  # Bidirectional: a 16-wide memory.
+  assert luong["decoder"]["key_proj"]["kernel"] == (16, 8)
+  assert luong["decoder"]["combine"]["kernel"] == (16 + 8, 8)
+  assert luong["decoder"]["cell_0"]["ii"]["kernel"] == (4 + 8, 8)  # Input feeding.
+  none = model_config("encoder_decoder", embed_dim=4)
+  params = jax.eval_shape(models.build(none, V).init, jax.random.key(0), *batch(0))["params"]
+  assert "key_proj" not in params["decoder"]
