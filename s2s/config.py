@@ -45,6 +45,7 @@ def parse_arg(arg, **defaults):
 _CHOICES = {
     "model.name": ("repeat", "encoder_decoder"),
     "model.cell": ("lstm", "gru"),
+    "model.attention": ("none", "bahdanau", "luong"),
     "optimizer": ("adam", "adamw", "sgd"),
     "schedule": ("constant", "cosine"),
 }
@@ -71,23 +72,25 @@ def parse_stop_at(text: str):
 def check(config, device_count: int):
   """Raises a UserError naming the first config value that cannot work."""
   from s2s import dataset  # The task checks its own fields.
-  dataset.task_from_config(config.task)
+  dataset.check_task(config.task)
   for field, allowed in _CHOICES.items():
     if _get(config, field) not in allowed:
       raise UserError(
           f"config.{field} must be one of {', '.join(allowed)}, got {_get(config, field)!r}")
   positive = ("model.hidden_size", "model.encoder_layers", "model.decoder_layers", "batch_size",
               "steps_per_dispatch",
-              "eval_batch_size", "learning_rate", "log_every_steps", "checkpoint_every_steps",
-              "task.num_examples")
+              "eval_batch_size", "learning_rate", "log_every_steps", "checkpoint_every_steps")
   for field in positive:
     if not _get(config, field) > 0:
       raise UserError(f"config.{field} must be positive, got {_get(config, field)!r}")
-  non_negative = ("model.embed_dim", "num_steps", "num_epochs", "warmup_steps", "grad_clip_norm",
-                  "eval_every_steps", "task.num_test", "task.num_length_generalization")
+  non_negative = ("model.embed_dim", "model.attention_size", "num_steps", "num_epochs", "warmup_steps", "grad_clip_norm",
+                  "eval_every_steps", "beam_size", "num_attention_plots")
   for field in non_negative:
     if _get(config, field) < 0:
       raise UserError(f"config.{field} must not be negative, got {_get(config, field)!r}")
+  if config.model.name == "repeat" and config.model.attention != "none":
+    raise UserError("config.model.attention needs config.model.name='encoder_decoder' "
+                    "(the repeat model's decoder never sees the encoder's outputs)")
   stop_at = parse_stop_at(config.stop_at)
   from s2s import metrics
   if stop_at and stop_at[0] not in metrics.EVAL_METRICS:
@@ -133,6 +136,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.bidirectional = False
   config.model.dropout = 0.0
   config.model.embed_dim = 0  # 0 = one-hot characters, as Keras.
+  # encoder_decoder only: "none", "bahdanau" (additive) or "luong" ("general", input feeding).
+  config.model.attention = "none"
+  config.model.attention_size = 0  # Bahdanau's scoring layer; 0 = hidden_size.
 
   config.batch_size = 32  # Global: split over all devices of all processes.
   config.optimizer = "adam"
@@ -155,6 +161,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 2000
   config.keep_checkpoints = 2
   config.num_samples = 10  # Validation samples printed after each evaluation.
+  # encoder_decoder: the final evaluation also decodes with a beam this wide (0 or 1 = greedy
+  # only), reporting e.g. sequence_accuracy_beam5; beam_alpha is GNMT's length penalty.
+  config.beam_size = 0
+  config.beam_alpha = 0.6
+  config.num_attention_plots = 4  # Attention models: heatmaps of validation sentences at the end.
 
   config.wandb = ml_collections.ConfigDict()
   config.wandb.project = ""  # Set to log to Weights & Biases.

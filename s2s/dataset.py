@@ -1,11 +1,19 @@
-"""The arithmetic task as a TFDS dataset, prepared as array_record and read without TensorFlow."""
+"""Tasks as TFDS datasets, prepared as array_record and read without TensorFlow.
 
+Arithmetic: {'query': '12+345', 'answer': '357'} generated from the task's fields.
+Translation: {'source': ..., 'target': ...} from a parallel corpus on disk (gettext catalogs
+or a TSV file, see s2s.corpora), or a translation dataset TFDS has prepared (by name).
+"""
+
+import hashlib
+import json
 import logging
 import os
 
 import tensorflow_datasets as tfds
 
 from s2s import arithmetic
+from s2s import corpora
 from s2s.errors import UserError
 
 _OP_NAMES = {"+": "add", "-": "sub", "*": "mul"}
@@ -52,6 +60,163 @@ class Arithmetic(tfds.core.GeneratorBasedBuilder):
       yield i, {"query": query, "answer": answer}
 
 
+class TranslationConfig(tfds.core.BuilderConfig):
+  """A builder config per corpus: a readable name plus a hash of everything shaping the data.
+
+  The hash covers the corpus files' paths, sizes and modification times, so an edited
+  corpus is prepared anew instead of a stale copy being reused.
+  """
+
+  def __init__(self, task_config):
+    self.task_config = task_config
+    path = os.path.abspath(os.path.expanduser(task_config.path))
+    fields = {k: task_config[k] for k in sorted(TRANSLATION_DATA_FIELDS)}
+    fields["path"] = path
+    fields["files"] = _fingerprint(path)
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+    super().__init__(name=f"{task_config.corpus}_{task_config.src}-{task_config.tgt}_{digest}",
+                     description=f"{task_config.corpus} {path} {task_config.src}->{task_config.tgt}")
+
+
+# The task fields that shape a translation dataset (the tokenizer and reversal do not).
+TRANSLATION_DATA_FIELDS = ("corpus", "path", "src", "tgt", "max_source_chars",
+                           "max_target_chars", "drop_format", "drop_markup", "val_fraction",
+                           "test_fraction")
+
+
+def _fingerprint(path):
+  if os.path.isfile(path):
+    return [(path, os.path.getsize(path), os.path.getmtime(path))]
+  out = []
+  for root, dirs, files in os.walk(path):
+    dirs.sort()
+    out += [(os.path.join(root, f), os.path.getsize(os.path.join(root, f)),
+             os.path.getmtime(os.path.join(root, f)))
+            for f in sorted(files) if f.endswith((".po", ".mo"))]
+  return out
+
+
+def read_corpus(task_config) -> corpora.Corpus:
+  """The cleaned pairs of a gettext or TSV corpus, oriented src -> tgt."""
+  c = task_config
+  if c.corpus == "gettext":
+    if "en" not in (c.src, c.tgt):
+      raise UserError(f"gettext catalogs translate English messages: config.task.src or "
+                      f"config.task.tgt must be 'en', got {c.src}->{c.tgt}")
+    corpus = corpora.read_gettext(c.path, c.tgt if c.src == "en" else c.src, swap=c.src != "en")
+  else:  # tsv: English first, as Anki/Tatoeba files are; a pair without English as given.
+    corpus = corpora.read_tsv(c.path, swap=c.tgt == "en" and c.src != "en")
+  return corpora.clean(corpus, max_source_chars=c.max_source_chars,
+                       max_target_chars=c.max_target_chars, drop_format=c.drop_format,
+                       drop_markup=c.drop_markup)
+
+
+class Translation(tfds.core.GeneratorBasedBuilder):
+  """Sentence pairs {'source': ..., 'target': ...} from a corpus on disk, split by source."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self):
+    return tfds.core.DatasetInfo(
+        builder=self, description=__doc__,
+        features=tfds.features.FeaturesDict(
+            {"source": tfds.features.Text(), "target": tfds.features.Text()}))
+
+  def _split_generators(self, dl_manager):
+    c = self.builder_config.task_config
+    corpus = read_corpus(c)
+    print(f"{c.corpus} corpus {c.path} ({c.src}->{c.tgt}): {corpus.report()}")
+    splits = corpora.split(corpus.pairs, val_fraction=c.val_fraction,
+                           test_fraction=c.test_fraction)
+    for name, pairs in splits.items():
+      if not pairs:
+        raise UserError(f"the {name} split of {c.path} is empty: the corpus has only "
+                        f"{len(corpus.pairs)} usable pairs")
+    return {name: self._generate_examples(pairs) for name, pairs in splits.items()}
+
+  def _generate_examples(self, pairs):
+    for i, (source, target) in enumerate(pairs):
+      yield i, {"source": source, "target": target}
+
+
+class _Renamed:
+  """A TFDS translation data source with its language keys renamed to source/target."""
+
+  def __init__(self, source, src, tgt):
+    self.source, self.src, self.tgt = source, src, tgt
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitems__(self, indices):
+    return [{"source": r[self.src], "target": r[self.tgt]}
+            for r in self.source.__getitems__(indices)]
+
+  def __getitem__(self, i):
+    return self.__getitems__([i])[0]
+
+
+def _load_tfds_translation(c, data_dir):
+  """A translation dataset TFDS has prepared, e.g. ted_hrlr_translate/pt_to_en (never downloaded)."""
+  try:
+    builder = tfds.builder(c.path, data_dir=os.path.expanduser(data_dir) if data_dir else None)
+  except Exception as e:  # pylint: disable=broad-except
+    raise UserError(f"unknown TFDS dataset {c.path!r}: {str(e).splitlines()[0]}") from None
+  if not builder.is_prepared():
+    raise UserError(f"the TFDS dataset {c.path!r} is not prepared in {builder.data_dir!r}; "
+                    f"nothing is downloaded at run time: prepare it there first "
+                    f"(tfds build {c.path} --data_dir=...)")
+  keys = set(builder.info.features.keys())
+  if not {c.src, c.tgt} <= keys:
+    raise UserError(f"the TFDS dataset {c.path!r} has the languages {sorted(keys)}, "
+                    f"not {c.src!r} and {c.tgt!r}")
+  names = {"train": "train", "validation": "validation", "test": "test"}
+  missing = [n for n in names if n not in builder.info.splits]
+  if missing:
+    raise UserError(f"the TFDS dataset {c.path!r} has no {', '.join(missing)} split")
+  return {n: _Renamed(builder.as_data_source(split=n), c.src, c.tgt) for n in names}
+
+
+def check_task(task_config):
+  """Raises a UserError naming the first task field that cannot work."""
+  if task_config.name == "arithmetic":
+    task_from_config(task_config)
+    if not task_config.num_examples > 0:
+      raise UserError(f"config.task.num_examples must be positive, got "
+                      f"{task_config.num_examples!r}")
+    for field in ("num_test", "num_length_generalization"):
+      if task_config[field] < 0:
+        raise UserError(f"config.task.{field} must not be negative, got {task_config[field]!r}")
+    return
+  if task_config.name != "translation":
+    raise UserError(f"config.task.name must be arithmetic or translation, got "
+                    f"{task_config.name!r}")
+  c = task_config
+  choices = {"corpus": ("gettext", "tsv", "tfds"), "tokenizer": ("char", "spm")}
+  for field, allowed in choices.items():
+    if c[field] not in allowed:
+      raise UserError(f"config.task.{field} must be one of {', '.join(allowed)}, got {c[field]!r}")
+  if not c.src or not c.tgt or c.src == c.tgt:
+    raise UserError(f"config.task.src and config.task.tgt must be two different languages, "
+                    f"got {c.src!r} and {c.tgt!r}")
+  if not c.path:
+    raise UserError(f"config.task.path is empty: name the {c.corpus} corpus "
+                    f"({'a TFDS dataset name' if c.corpus == 'tfds' else 'a file or directory'})")
+  if c.corpus != "tfds" and not os.path.exists(os.path.expanduser(c.path)):
+    hint = (" (no gettext catalogs here? train on a TSV file instead: "
+            "configs/translation.py:corpus=tsv,path=fra.txt)" if c.corpus == "gettext" else "")
+    raise UserError(f"config.task.path {c.path!r} does not exist{hint}")
+  for field in ("max_source_chars", "max_target_chars"):
+    if c[field] < 0:
+      raise UserError(f"config.task.{field} must not be negative, got {c[field]!r}")
+  if c.tokenizer == "spm" and not c.vocab_size > 4:
+    raise UserError(f"config.task.vocab_size must be above 4, got {c.vocab_size!r}")
+  if not (0 < c.val_fraction < 1 and 0 < c.test_fraction < 1
+          and c.val_fraction + c.test_fraction < 1):
+    raise UserError(f"config.task.val_fraction and test_fraction must be in (0, 1) with a sum "
+                    f"below 1, got {c.val_fraction!r} and {c.test_fraction!r}")
+
+
 def task_from_config(task_config) -> arithmetic.ArithmeticTask:
   return arithmetic.ArithmeticTask(
       digits=task_config.digits, ops=task_config.ops, num_terms=task_config.num_terms,
@@ -63,22 +228,28 @@ def length_generalization_digits(task_config) -> int:
   return task_config.length_generalization_digits or task_config.digits + 1
 
 
-def builder_from_config(task_config, data_dir: str = "") -> Arithmetic:
+def builder_from_config(task_config, data_dir: str = ""):
+  data_dir = os.path.expanduser(data_dir) if data_dir else None
+  if task_config.name == "translation":
+    return Translation(config=TranslationConfig(task_config), data_dir=data_dir,
+                       file_format="array_record")
   config = ArithmeticConfig(
       task=task_from_config(task_config), num_examples=task_config.num_examples,
       val_fraction=task_config.val_fraction, num_test=task_config.num_test,
       num_length_generalization=task_config.num_length_generalization,
       length_generalization_digits=length_generalization_digits(task_config),
       seed=task_config.seed)
-  return Arithmetic(config=config, data_dir=os.path.expanduser(data_dir) if data_dir else None,
-                    file_format="array_record")
+  return Arithmetic(config=config, data_dir=data_dir, file_format="array_record")
 
 
 def load(task_config, data_dir: str = "") -> dict:
   """Prepares the dataset once (later calls reuse it) and returns split -> data source.
 
-  A data source is random-access: `len(src)` and `src[i] == {'query': b'..', 'answer': b'..'}`.
+  A data source is random-access: `len(src)` and `src[i] == {'query': b'..', 'answer': b'..'}`
+  (translation: {'source': .., 'target': ..}).
   """
+  if task_config.name == "translation" and task_config.corpus == "tfds":
+    return _load_tfds_translation(task_config, data_dir)
   builder = builder_from_config(task_config, data_dir)
   absl_logger = logging.getLogger("absl")
   level = absl_logger.level

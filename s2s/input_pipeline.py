@@ -1,6 +1,6 @@
 """Batches: examples encoded to fixed-shape int32 arrays, shuffled and batched by grain.
 
-An encoded example is
+An encoded example (arithmetic: query and answer; translation: source and target) is
   inputs:        int32 [query_length]   query ids (reversed if the task says so), PAD-padded
   input_lengths: int32 []               number of real query ids
   targets:       int32 [target_length]  answer ids, then EOS, PAD-padded
@@ -36,10 +36,75 @@ class Encoder:
       ids = ids[::-1]
     return _pad(ids, self.query_length), len(ids)
 
+  def texts(self, example) -> tuple[str, str]:
+    return _text(example["query"]), _text(example["answer"])
+
+  def normalize(self, query: str) -> str:
+    return "".join(query.split())  # "12 + 345" reads as "12+345".
+
+  def decode(self, ids) -> str:
+    return self.vocab.decode(ids)
+
   def __call__(self, example) -> dict:
-    query, answer = (_text(example["query"]), _text(example["answer"]))
+    query, answer = self.texts(example)
     inputs, length = self.encode_query(query)
     targets = self.vocab.encode(answer) + [vocab_lib.EOS]
+    return {"inputs": inputs, "input_lengths": np.int32(length),
+            "targets": _pad(targets, self.target_length)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoder:
+  """Turns (source, target) sentences into the same arrays, through two tokenizers.
+
+  Tokens never seen in training become UNK. Sentences longer than the lengths (the
+  longest in the dataset's splits, fixed when the run started) are an error for a query
+  and truncated for a target (only ever at predict time, where targets are unused).
+  """
+  source_tokenizer: object  # s2s.tokenizers.Tokenizer
+  target_tokenizer: object
+  query_length: int
+  target_length: int  # Tokens + EOS.
+  reverse: bool
+
+  def encode_query(self, query: str) -> tuple[np.ndarray, int]:
+    ids = self.source_tokenizer.encode(query)
+    if not ids:
+      raise UserError("the query is empty")
+    if len(ids) > self.query_length:
+      raise UserError(
+          f"the query {query[:40]!r}... has {len(ids)} tokens, more than the "
+          f"{self.query_length} this model was built for")
+    if self.reverse:
+      ids = ids[::-1]
+    return _pad(ids, self.query_length), len(ids)
+
+  def texts(self, example) -> tuple[str, str]:
+    return _text(example["source"]), _text(example["target"])
+
+  def normalize(self, query: str) -> str:
+    return query.strip()
+
+  def decode(self, ids) -> str:
+    return self.target_tokenizer.decode(ids)
+
+  def source_pieces(self, ids) -> list[str]:
+    """Each id of an encoded query as text, in the order fed (for attention plots)."""
+    return [self.source_tokenizer.decode([i]) or "?" for i in np.asarray(ids).tolist()]
+
+  def target_pieces(self, ids) -> list[str]:
+    """Each predicted id as text, up to and including EOS."""
+    out = []
+    for i in np.asarray(ids).tolist():
+      out.append("<eos>" if i == vocab_lib.EOS else self.target_tokenizer.decode([i]) or "?")
+      if i == vocab_lib.EOS:
+        break
+    return out
+
+  def __call__(self, example) -> dict:
+    source, target = self.texts(example)
+    inputs, length = self.encode_query(source)
+    targets = self.target_tokenizer.encode(target)[:self.target_length - 1] + [vocab_lib.EOS]
     return {"inputs": inputs, "input_lengths": np.int32(length),
             "targets": _pad(targets, self.target_length)}
 
@@ -72,8 +137,9 @@ def read_split(source, encoder: Encoder, *, process_share: bool = True) -> dict:
     raise UserError(f"a split of {len(source)} examples leaves none for each of "
                     f"{jax.process_count()} processes")
   arrays = {k: np.stack([ex[k] for ex in examples]) for k in examples[0]}
-  arrays["queries"] = [_text(r["query"]) for r in records]
-  arrays["answers"] = [_text(r["answer"]) for r in records]
+  texts = [encoder.texts(r) for r in records]
+  arrays["queries"] = [q for q, _ in texts]
+  arrays["answers"] = [a for _, a in texts]
   return arrays
 
 

@@ -64,3 +64,12 @@ def summarize(sums) -> dict:
   if "padded_correct" in sums:
     out["padded_char_accuracy"] = sums["padded_correct"] / sums["padded_total"]
   return out
+
+
+def text_metrics(hypotheses: list[str], references: list[str]) -> dict:
+  """Corpus BLEU and chrF (sacrebleu's defaults: 13a tokenization, 0-100) and exact match (0-1)
+  of detokenized hypotheses against one reference each."""
+  import sacrebleu  # Only translation needs it.
+  return {"bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+          "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,
+          "exact_match": sum(h == r for h, r in zip(hypotheses, references)) / len(references)}

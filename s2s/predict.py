@@ -1,9 +1,12 @@
-"""Answers of a trained model, from its workdir's latest checkpoint.
+"""Answers of a trained model, from its workdir's latest checkpoint; the task comes from the
+run's config.
 
   python -m s2s.predict --workdir runs/addition 12+345 "7+8"
   printf '12+345\n7+8\n' | python -m s2s.predict --workdir runs/addition
+  python -m s2s.predict --workdir runs/translation --beam 5 --alpha 0.6 "Where is the file?"
 
-Prints one line per query: the query, a tab, the greedy answer.
+Prints one line per query: the query, a tab, the answer (greedy unless --beam or
+--temperature says otherwise; encoder_decoder models only for those two).
 """
 
 import json
@@ -14,41 +17,47 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from s2s import checkpoints
-from s2s import metrics as metrics_lib
+from s2s import inference
 from s2s import train
 from s2s.errors import UserError, exit_on_user_error
 
 
 class Predictor:
-  """Greedy answers of the model trained in `workdir`."""
+  """Answers of the model trained in `workdir`: greedy, beam search or sampled."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, *, beam: int = 1, alpha: float = 0.6,
+               temperature: float = 0.0, seed: int = 0):
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
       raise UserError(f"workdir {workdir!r} holds no config.json: train a model there first")
     with open(path) as f:
       self.config = ml_collections.ConfigDict(json.load(f))
-    self.encoder, self.model = train.build_task(self.config)
+    if beam < 1:
+      raise UserError(f"--beam must be at least 1, got {beam}")
+    if temperature < 0:
+      raise UserError(f"--temperature must not be negative, got {temperature}")
+    if (beam > 1 or temperature > 0) and self.config.model.name != "encoder_decoder":
+      raise UserError(f"--beam and --temperature need an encoder_decoder model; this one is "
+                      f"{self.config.model.name!r} (greedy only)")
+    if beam > 1 and temperature > 0:
+      raise UserError("choose --beam or --temperature, not both")
+    self.encoder, self.model = train.build_task(self.config, workdir)
     self.params, self.step = checkpoints.restore_params(workdir)
-    self._predict = jax.jit(self._predict_ids)
-
-  def _predict_ids(self, params, inputs, lengths):
-    targets = jnp.zeros((inputs.shape[0], self.encoder.target_length), jnp.int32)
-    logits = self.model.apply({"params": params}, inputs, lengths, targets, greedy=True)
-    return metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32))
+    self._decode = inference.make_decoder(self.model, max_length=self.encoder.target_length,
+                                          beam_size=beam, alpha=alpha, temperature=temperature)
+    self._rng = jax.random.PRNGKey(seed)
 
   def __call__(self, queries: list[str]) -> list[str]:
-    queries = ["".join(q.split()) for q in queries]  # "12 + 345" reads as "12+345".
+    queries = [self.encoder.normalize(q) for q in queries]
     encoded = [self.encoder.encode_query(q) for q in queries]
     inputs = np.stack([ids for ids, _ in encoded])
     lengths = np.array([n for _, n in encoded], np.int32)
-    ids = jax.device_get(self._predict(self.params, inputs, lengths))
-    return [self.encoder.vocab.decode(row) for row in ids]
+    ids = jax.device_get(self._decode(self.params, inputs, lengths, self._rng))
+    return [self.encoder.decode(row) for row in ids]
 
 
 FLAGS = flags.FLAGS
@@ -56,16 +65,24 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   flags.DEFINE_string("workdir", None, "A workdir written by s2s.train.")
+  flags.DEFINE_integer("beam", 1, "Beam size (1 = greedy).")
+  flags.DEFINE_float("alpha", 0.6, "GNMT length penalty of beam search (0 = none).")
+  flags.DEFINE_float("temperature", 0.0, "Sample at this temperature instead (0 = off).")
+  flags.DEFINE_integer("seed", 0, "Sampling seed.")
 
 
 def predict(workdir, queries):
   if not queries:
-    queries = [line.strip() for line in sys.stdin if line.strip()]
+    queries = [line.rstrip("\n") for line in sys.stdin if line.strip()]
   if not queries:
     raise UserError("no queries: pass them as arguments or one per line on stdin")
+  for query in queries:
+    if not query.strip():
+      raise UserError("a query is empty")
   if not workdir or not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} does not exist")
-  predictor = Predictor(workdir)
+  predictor = Predictor(workdir, beam=FLAGS.beam, alpha=FLAGS.alpha,
+                        temperature=FLAGS.temperature, seed=FLAGS.seed)
   for query, answer in zip(queries, predictor(queries)):
     print(f"{query}\t{answer}")
 

@@ -141,6 +141,30 @@ class Reporter:
           columns=["query", "target", "prediction", "right"],
           data=[[q, t, p, p == t] for q, t, p in table])}, step=step)
 
+  def attention_plots(self, step, sources, targets, weights):
+    """Heatmaps (target pieces x source pieces) as attention/<i>.png in the workdir."""
+    if not self.enabled:
+      return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    directory = os.path.join(self.workdir, "attention")
+    os.makedirs(directory, exist_ok=True)
+    for i, (source, target) in enumerate(zip(sources, targets)):
+      w = weights[i][:len(target), :len(source)]
+      fig, ax = plt.subplots(figsize=(1 + 0.3 * len(source), 1 + 0.3 * len(target)))
+      ax.imshow(w, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+      ax.set_xticks(range(len(source)), [p.replace(" ", "␣") for p in source],
+                    rotation=90, fontsize=8)
+      ax.set_yticks(range(len(target)), [p.replace(" ", "␣") for p in target], fontsize=8)
+      ax.set_xlabel("source (as fed)")
+      ax.set_ylabel("prediction")
+      ax.set_title(f"step {step}", fontsize=9)
+      fig.tight_layout()
+      fig.savefig(os.path.join(directory, f"validation_{i}.png"), dpi=100)
+      plt.close(fig)
+    self.print(f"attention heatmaps: {directory}")
+
   def close(self):
     if not self.enabled:
       return

@@ -25,10 +25,12 @@ import optax
 from s2s import checkpoints
 from s2s import config as config_lib
 from s2s import dataset
+from s2s import inference
 from s2s import input_pipeline
 from s2s import metrics as metrics_lib
 from s2s import models
 from s2s import reporting
+from s2s import tokenizers
 from s2s import vocab as vocab_lib
 from s2s.errors import UserError, exit_on_user_error
 
@@ -195,8 +197,18 @@ def _diff(old, new, prefix=""):
   return out
 
 
-def build_task(config):
-  """The vocabulary, the example encoder and the model a config describes."""
+TASK_FILE = "task.json"  # Translation: tokenizer kind and sequence lengths, fixed at the start.
+
+
+def build_task(config, workdir: str | None = None, sources: dict | None = None):
+  """The example encoder and the model a config describes.
+
+  Translation trains its tokenizers on the training split the first time (`sources`
+  given) and saves them with the sequence lengths in the workdir; later (resuming,
+  predicting) it loads them from there.
+  """
+  if config.task.name == "translation":
+    return _build_translation(config, workdir, sources)
   task = dataset.task_from_config(config.task)
   longest = (dataset.length_generalization_digits(config.task)
              if config.task.num_length_generalization else task.digits)
@@ -204,6 +216,46 @@ def build_task(config):
   encoder = input_pipeline.Encoder(vocab, task.max_query_length(longest),
                                    task.max_answer_length(longest) + 1, config.task.reverse)
   return encoder, models.build(config.model, vocab.size)
+
+
+def _build_translation(config, workdir, sources):
+  c = config.task
+  path = os.path.join(workdir, TASK_FILE)
+  prefixes = {side: os.path.join(workdir, f"{side}_tokenizer") for side in ("source", "target")}
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    tok = {side: tokenizers.load(saved["tokenizer"], p) for side, p in prefixes.items()}
+    lengths = saved["query_length"], saved["target_length"]
+  else:
+    if sources is None:
+      raise UserError(f"workdir {workdir!r} holds no {TASK_FILE}: its training never started")
+    encoder = input_pipeline.TextEncoder(None, None, 0, 0, False)
+    train_texts = [encoder.texts(r) for r in _records(sources["train"])]
+    tok = {side: tokenizers.train(c.tokenizer, [pair[i] for pair in train_texts],
+                                  vocab_size=c.vocab_size)
+           for i, side in enumerate(("source", "target"))}
+    # Static shapes: the longest source and target (+ EOS) in any split.
+    lengths = [0, 0]
+    for src in sources.values():
+      for source, target in (encoder.texts(r) for r in _records(src)):
+        lengths[0] = max(lengths[0], len(tok["source"].encode(source)))
+        lengths[1] = max(lengths[1], len(tok["target"].encode(target)) + 1)
+    if jax.process_index() == 0:
+      for side, prefix in prefixes.items():
+        tok[side].save(prefix)
+      with open(path + ".tmp", "w") as f:
+        json.dump({"tokenizer": c.tokenizer, "query_length": lengths[0],
+                   "target_length": lengths[1], "source_vocab_size": tok["source"].size,
+                   "target_vocab_size": tok["target"].size}, f, indent=2)
+      os.replace(path + ".tmp", path)
+  encoder = input_pipeline.TextEncoder(tok["source"], tok["target"], lengths[0], lengths[1],
+                                       c.reverse)
+  return encoder, models.build(config.model, tok["target"].size, tok["source"].size)
+
+
+def _records(source):
+  return source.__getitems__(list(range(len(source))))
 
 
 def init_state(config, model, encoder, tx) -> TrainState:
@@ -218,8 +270,8 @@ def init_state(config, model, encoder, tx) -> TrainState:
 def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   config_lib.check(config, jax.device_count())
   prepare_workdir(workdir, config, allow_config_change)
-  encoder, model = build_task(config)
   sources = dataset.load(config.task, config.data_dir)
+  encoder, model = build_task(config, workdir, sources)
 
   steps_per_epoch = input_pipeline.steps_per_epoch(len(sources["train"]), config.batch_size)
   if steps_per_epoch == 0:
@@ -268,15 +320,37 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
                            donate_argnums=(0,))
   p_eval_step = jax.pmap(functools.partial(eval_step, model=model), axis_name=AXIS)
 
-  def run_eval(split, step):
-    results, predictions = evaluate(p_eval_step, rstate.params, splits[split],
-                                    config.eval_batch_size)
+  translation = config.task.name == "translation"
+
+  def run_eval(split, step, final=False):
+    data = splits[split]
+    results, predictions = evaluate(p_eval_step, rstate.params, data, config.eval_batch_size)
+    texts = [encoder.decode(p) for p in predictions]
+    if translation:  # Padding positions mean nothing in a sentence.
+      results = {k: v for k, v in results.items() if k != "padded_char_accuracy"}
+      results |= metrics_lib.text_metrics(texts, data["answers"])
+    if final and config.beam_size > 1 and isinstance(model, models.EncoderDecoder):
+      results |= beam_results(data, flax.jax_utils.unreplicate(rstate.params))
     reporter.write(split, step, results)
     if config.num_samples:
-      reporter.samples(split, step, splits[split]["queries"], splits[split]["answers"],
-                       [encoder.vocab.decode(p) for p in predictions], config.num_samples,
+      reporter.samples(split, step, data["queries"], data["answers"], texts, config.num_samples,
                        config.seed)
     return results
+
+  def beam_results(data, params):
+    """The split decoded with beam search: metrics suffixed _beam{K}."""
+    decode = inference.make_decoder(model, max_length=encoder.target_length,
+                                    beam_size=config.beam_size, alpha=config.beam_alpha)
+    ids = inference.decode_all(decode, params, data["inputs"], data["input_lengths"],
+                               max(1, config.eval_batch_size // 4))
+    weights = np.ones(len(ids), np.float32)
+    sums = jax.device_get(metrics_lib.accuracy_sums(ids, data["targets"], weights))
+    sums["tokens"] = np.sum(data["targets"] != vocab_lib.PAD)
+    out = metrics_lib.summarize(sums)
+    if translation:
+      out.pop("padded_char_accuracy")
+      out |= metrics_lib.text_metrics([encoder.decode(p) for p in ids], data["answers"])
+    return {f"{k}_beam{config.beam_size}": v for k, v in out.items()}
 
   def boundary(step):  # Where the host must look: log, evaluate, checkpoint or stop.
     return (step % config.log_every_steps == 0 or step % eval_every == 0
@@ -310,7 +384,16 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
 
   for split in reporting.FINAL_SPLITS:
     if split in splits:
-      run_eval(split, step)
+      run_eval(split, step, final=True)
+  if config.model.attention != "none" and config.num_attention_plots:
+    data = splits["validation"]
+    n = min(config.num_attention_plots, len(data["inputs"]))
+    ids, weights = inference.attention_weights(
+        model, flax.jax_utils.unreplicate(rstate.params), data["inputs"][:n],
+        data["input_lengths"][:n], encoder.target_length)
+    reporter.attention_plots(step, [encoder.source_pieces(x[:l]) for x, l in
+                                    zip(data["inputs"][:n], data["input_lengths"][:n])],
+                             [encoder.target_pieces(p) for p in ids], weights)
   ckpt.close()
   reporter.close()
 
