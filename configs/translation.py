@@ -30,8 +30,8 @@ from s2s.sweeps import axis, product, seeds
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, src="en", tgt="fr", corpus="gettext", path="/usr/share/locale",
-                             tokenizer="spm", vocab_size=4000, attention="bahdanau",
-                             reverse=False, max_chars=40, hidden_size=256, epochs=10.0)
+                             tokenizer="spm", vocab_size=2000, attention="bahdanau",
+                             reverse=False, max_chars=30, hidden_size=128, epochs=6.0)
   config = config_lib.base_config()
   config.task = ml_collections.ConfigDict()
   config.task.name = "translation"
@@ -52,7 +52,7 @@ def get_config(arg=None):
   config.model.name = "encoder_decoder"
   config.model.attention = arg.attention
   config.model.hidden_size = arg.hidden_size
-  config.model.embed_dim = 128
+  config.model.embed_dim = 64
   config.model.bidirectional = False
   config.model.dropout = 0.2
 

@@ -159,7 +159,7 @@ def beam_search(step_fn: StepFn, state, *, batch_size: int, beam_size: int, max_
     top_tokens = (top % vocab_size).astype(jnp.int32)
     top_ids = gather(s.alive_ids, top_beams).at[:, :, s.length].set(top_tokens)
     is_eos = top_tokens == EOS
-    ends = (jnp.arange(2 * k) < k) & (is_eos | (s.length + 1 == t))
+    ends = is_eos | (s.length + 1 == t)
 
     # -inf only ranks here, never enters arithmetic.
     _, keep = lax.top_k(jnp.where(is_eos, -jnp.inf, top_log_probs), k)
@@ -167,9 +167,9 @@ def beam_search(step_fn: StepFn, state, *, batch_size: int, beam_size: int, max_
     alive_state = jax.tree.map(lambda x: x[rows], new_state)
 
     top_scores = top_log_probs / length_penalty(s.length + 1, alpha)
-    all_ids = jnp.concatenate([top_ids, s.finished_ids], axis=1)
-    all_scores = jnp.concatenate([jnp.where(ends, top_scores, NEG_INF), s.finished_scores], 1)
-    all_finished = jnp.concatenate([ends, s.finished], axis=1)
+    all_ids = jnp.concatenate([s.finished_ids, top_ids], axis=1)
+    all_scores = jnp.concatenate([s.finished_scores, jnp.where(ends, top_scores, NEG_INF)], 1)
+    all_finished = jnp.concatenate([s.finished, ends], axis=1)
     # Older hypotheses come first, so a tie never replaces one (early stopping relies on it).
     _, best = lax.top_k(jnp.where(all_finished, all_scores, -jnp.inf), k)
     return _Beams(s.length + 1, gather(top_ids, keep), gather(top_log_probs, keep), alive_state,

@@ -269,6 +269,30 @@ def test_length_penalty_favours_longer_hypotheses(alpha, best):
   np.testing.assert_allclose(scores[0], sorted([short, long], reverse=True), rtol=1e-5)
 
 
+def test_early_stopping_leaves_room_for_the_length_penalty():
+  # After one step [EOS] (log 0.6) is finished and beats the alive [3] (log 0.4). With
+  # alpha=3, [3, 4, EOS] (log 0.4 over (8/6)^3) beats it, so the search must go on.
+  step_fn = table_step_fn(probs(eos=0.6, t3=0.4), {3: probs(t4=1.0), 4: probs(eos=1.0)})
+  ids, scores = decoding.beam_search(step_fn, jnp.zeros((1,), jnp.int32), batch_size=1,
+                                     beam_size=1, max_length=3, alpha=3.0)
+  assert ids.tolist() == [[[3, 4, EOS]]]
+  np.testing.assert_allclose(scores, [[np.log(0.4) / (8 / 6) ** 3]], rtol=1e-5)
+
+
+def test_a_tie_keeps_the_hypothesis_found_first():
+  # Example 0: [EOS] and [3, EOS] both have probability 1/2 exactly. Alone, its search stops
+  # after [EOS]; beside example 1, which never ends, it goes on and meets [3, EOS].
+  step_fn = table_step_fn(probs(eos=0.5, t3=0.5), {3: probs(eos=1.0), BOS: probs(t4=1.0),
+                                                   4: probs(t4=1.0)})
+  alone = decoding.beam_search(step_fn, jnp.array([0]), batch_size=1, beam_size=1,
+                               max_length=4, alpha=0.0)
+  batched = decoding.beam_search(step_fn, jnp.array([0, 1]), batch_size=2, beam_size=1,
+                                 max_length=4, alpha=0.0)
+  assert alone[0].tolist() == [[[EOS, PAD, PAD, PAD]]]
+  assert batched[0].tolist() == [[[EOS, PAD, PAD, PAD]], [[4, 4, 4, 4]]]
+  assert float(alone[1][0, 0]) == float(batched[1][0, 0]) == pytest.approx(np.log(0.5))
+
+
 def test_sampling_at_low_temperature_is_greedy():
   params, memory, state = random_model(batch=8, seed=3)
   greedy = random_greedy(params, memory, state, max_length=7)
