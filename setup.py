@@ -21,7 +21,9 @@ setup(
         "numpy",
         "tqdm",
         "submitit>=1.5",  # scripts/launch.py --backend slurm.
-        "matplotlib>=3.7",  # scripts/aggregate.py plots.
+        "matplotlib>=3.7",  # scripts/aggregate.py plots, attention heatmaps.
+        "sentencepiece>=0.2",  # Translation: subword tokenizers.
+        "sacrebleu>=2.4",  # Translation: BLEU and chrF.
     ],
     extras_require={
         "wandb": ["wandb>=0.18"],
