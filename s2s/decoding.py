@@ -159,7 +159,7 @@ def beam_search(step_fn: StepFn, state, *, batch_size: int, beam_size: int, max_
     top_tokens = (top % vocab_size).astype(jnp.int32)
     top_ids = gather(s.alive_ids, top_beams).at[:, :, s.length].set(top_tokens)
     is_eos = top_tokens == EOS
-    ends = is_eos | (s.length + 1 == t)
+    ends = (jnp.arange(2 * k) < k) & (is_eos | (s.length + 1 == t))
 
     # -inf only ranks here, never enters arithmetic.
     _, keep = lax.top_k(jnp.where(is_eos, -jnp.inf, top_log_probs), k)

@@ -120,26 +120,37 @@ def _pad(ids, length):
 
 
 def read_split(source, encoder: Encoder, *, process_share: bool = True) -> dict:
-  """A split encoded: the arrays above plus the strings.
+  """A split encoded: the arrays above, `weights` (1 for a real example), and the strings.
 
-  With `process_share`, only this process's equal share (for evaluation, whose
-  sums are added over processes); otherwise all of it (for training, whose
-  batches mix examples from anywhere). Splits are read once, in bulk (one read
-  of every record beats a read per example by 4x), and kept in memory.
+  With `process_share`, only this process's share (for evaluation, whose sums are added
+  over processes): ceil(n / processes) rows each, the last shares padded with weight-0
+  copies so that every process runs the same number of batches; `queries` and `answers`
+  hold the share's real examples and `all_answers` the whole split's. Otherwise all of it
+  (for training, whose batches mix examples from anywhere). Splits are read once, in bulk
+  (one read of every record beats a read per example by 4x), and kept in memory.
   """
-  n, start = len(source), 0
+  total = len(source)
+  start, stop, rows = 0, total, total
   if process_share:
-    n = len(source) // jax.process_count()
-    start = jax.process_index() * n
-  records = source.__getitems__(list(range(start, start + n))) if n else []
-  examples = [encoder(r) for r in records]
-  if not examples:
-    raise UserError(f"a split of {len(source)} examples leaves none for each of "
-                    f"{jax.process_count()} processes")
+    rows = -(-total // jax.process_count())
+    start = min(total, jax.process_index() * rows)
+    stop = min(total, start + rows)
+  if not total:
+    raise UserError("a split to evaluate is empty")
+  records = source.__getitems__(list(range(start, stop))) if stop > start else []
+  real = len(records)
+  padding = source.__getitems__([0]) * (rows - real)
+  examples = [encoder(r) for r in records + padding]
   arrays = {k: np.stack([ex[k] for ex in examples]) for k in examples[0]}
+  arrays["weights"] = (np.arange(rows) < real).astype(np.float32)
   texts = [encoder.texts(r) for r in records]
   arrays["queries"] = [q for q, _ in texts]
   arrays["answers"] = [a for _, a in texts]
+  if process_share and jax.process_count() > 1:
+    arrays["all_answers"] = [encoder.texts(r)[1]
+                             for r in source.__getitems__(list(range(total)))]
+  else:
+    arrays["all_answers"] = arrays["answers"]
   return arrays
 
 

@@ -17,6 +17,7 @@ import flax
 import flax.jax_utils
 import jax
 from jax import lax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
@@ -141,14 +142,14 @@ def shard(batch):
 
 
 def evaluate(p_eval_step, params, split_arrays, eval_batch_size):
-  """Metrics of a whole split and the predicted ids of this process's examples."""
-  arrays = {k: split_arrays[k] for k in input_pipeline.ARRAY_KEYS}
-  n = len(arrays["inputs"])
+  """Metrics of a whole split, and the predicted ids of the whole split (every process)."""
+  keys = (*input_pipeline.ARRAY_KEYS, "weights")
+  arrays = {k: split_arrays[k] for k in keys}
+  n = len(arrays["inputs"])  # The same in every process (padded shares).
   per_process = eval_batch_size // jax.process_count()
   padded = -(-n // per_process) * per_process
   arrays = {k: np.concatenate([v, np.zeros((padded - n,) + v.shape[1:], v.dtype)])
             for k, v in arrays.items()}
-  arrays["weights"] = (np.arange(padded) < n).astype(np.float32)
   sums, predictions = [], []
   for start in range(0, padded, per_process):
     batch = shard({k: v[start:start + per_process] for k, v in arrays.items()})
@@ -158,7 +159,15 @@ def evaluate(p_eval_step, params, split_arrays, eval_batch_size):
   sums, predictions = jax.device_get((sums, predictions))
   total = {k: sum(s[k][0] for s in sums) for k in sums[0]}
   predictions = np.concatenate([p.reshape((-1, p.shape[-1])) for p in predictions])[:n]
-  return metrics_lib.summarize(total), predictions
+  return metrics_lib.summarize(total), whole_split(predictions, split_arrays["weights"])
+
+
+def whole_split(rows, weights):
+  """This process's rows of a split -> the whole split's rows, in order, in every process."""
+  if jax.process_count() > 1:
+    rows = multihost_utils.process_allgather(rows, tiled=True)
+    weights = multihost_utils.process_allgather(weights, tiled=True)
+  return rows[weights > 0]
 
 
 def prepare_workdir(workdir: str, config, allow_config_change: bool):
@@ -328,13 +337,13 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
     texts = [encoder.decode(p) for p in predictions]
     if translation:  # Padding positions mean nothing in a sentence.
       results = {k: v for k, v in results.items() if k != "padded_char_accuracy"}
-      results |= metrics_lib.text_metrics(texts, data["answers"])
+      results |= metrics_lib.text_metrics(texts, data["all_answers"])
     if final and config.beam_size > 1 and isinstance(model, models.EncoderDecoder):
       results |= beam_results(data, flax.jax_utils.unreplicate(rstate.params))
     reporter.write(split, step, results)
     if config.num_samples:
-      reporter.samples(split, step, data["queries"], data["answers"], texts, config.num_samples,
-                       config.seed)
+      reporter.samples(split, step, data["queries"], data["answers"], texts[:len(data["answers"])],
+                       config.num_samples, config.seed)
     return results
 
   def beam_results(data, params):
@@ -343,13 +352,15 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
                                     beam_size=config.beam_size, alpha=config.beam_alpha)
     ids = inference.decode_all(decode, params, data["inputs"], data["input_lengths"],
                                max(1, config.eval_batch_size // 4))
+    ids = whole_split(ids, data["weights"])
+    targets = whole_split(data["targets"], data["weights"])
     weights = np.ones(len(ids), np.float32)
-    sums = jax.device_get(metrics_lib.accuracy_sums(ids, data["targets"], weights))
-    sums["tokens"] = np.sum(data["targets"] != vocab_lib.PAD)
+    sums = jax.device_get(metrics_lib.accuracy_sums(ids, targets, weights))
+    sums["tokens"] = np.sum(targets != vocab_lib.PAD)
     out = metrics_lib.summarize(sums)
     if translation:
       out.pop("padded_char_accuracy")
-      out |= metrics_lib.text_metrics([encoder.decode(p) for p in ids], data["answers"])
+      out |= metrics_lib.text_metrics([encoder.decode(p) for p in ids], data["all_answers"])
     return {f"{k}_beam{config.beam_size}": v for k, v in out.items()}
 
   def boundary(step):  # Where the host must look: log, evaluate, checkpoint or stop.

@@ -135,6 +135,18 @@ def test_processes_share_each_global_batch_and_split_evaluation(data_dir, monkey
   # For evaluation each process reads a disjoint third of the split.
   assert [len(s) for s in shares] == [300, 300, 300]
   assert not (shares[0] & shares[1] or shares[1] & shares[2] or shares[0] & shares[2])
+  # 900 over 7 processes: 129 rows each, every process the same number, the 3 rows beyond
+  # the split padding with weight 0; together the real rows are the split, once each.
+  real = []
+  for index in range(7):
+    monkeypatch.setattr(jax, "process_count", lambda: 7)
+    monkeypatch.setattr(jax, "process_index", lambda index=index: index)
+    share = input_pipeline.read_split(source, make_encoder())
+    assert len(share["inputs"]) == len(share["weights"]) == 129
+    assert share["weights"].sum() == len(share["queries"]) == (129 if index < 6 else 126)
+    assert share["all_answers"] == whole["answers"]
+    real += share["queries"]
+  assert real == whole["queries"]
 
 
 def test_eval_pads_the_last_batch_without_counting_it(data_dir):

@@ -22,7 +22,7 @@ def random_params(seed):
 
 
 def random_memory(seed, batch):
-  """Per-example constants: an input bias and an EOS bias (-30: the example never ends)."""
+  """Per-example constants: an input bias, and a bias of EOS's logit (-30: never ends)."""
   rng = np.random.default_rng(seed)
   return {"x": jnp.asarray(rng.normal(size=(batch, H)), jnp.float32),
           "eos": jnp.asarray(rng.normal(size=(batch,)), jnp.float32)}
@@ -114,8 +114,8 @@ def table_step_fn(first, then):
   size = len(first)
   table = np.zeros((size, size))
   table[:, EOS] = 1.0
-  for previous, probs in then.items():
-    table[previous] = probs
+  for previous, p in then.items():
+    table[previous] = p
   log_first = jnp.log(jnp.maximum(jnp.asarray(first, jnp.float32), 1e-9))
   log_table = jnp.log(jnp.maximum(jnp.asarray(table, jnp.float32), 1e-9))
 
@@ -140,8 +140,8 @@ def test_greedy_matches_step_by_step_argmax_and_pads_after_eos():
     expected = reference_greedy(random_step_fn(params, row(memory, b)), row(state, b), 7)
     assert ids[b].tolist() == expected
   # The model ends some examples early and runs others to max_length.
-  lengths = [(r.tolist() + [EOS]).index(EOS) for r in ids]
-  assert min(lengths) < 6 and max(lengths) == 7, ids
+  lengths = [(r.tolist() + [EOS]).index(EOS) + 1 for r in ids]  # 8: no EOS.
+  assert min(lengths) < 7 and max(lengths) == 8, ids
 
 
 def test_beam_size_one_without_penalty_is_greedy():
@@ -281,7 +281,8 @@ def test_early_stopping_leaves_room_for_the_length_penalty():
 
 def test_a_tie_keeps_the_hypothesis_found_first():
   # Example 0: [EOS] and [3, EOS] both have probability 1/2 exactly. Alone, its search stops
-  # after [EOS]; beside example 1, which never ends, it goes on and meets [3, EOS].
+  # after [EOS]; beside example 1, which never ends, it goes on and meets [3, EOS]. (Example 1
+  # starts at step 1, so it reads the table's BOS row.)
   step_fn = table_step_fn(probs(eos=0.5, t3=0.5), {3: probs(eos=1.0), BOS: probs(t4=1.0),
                                                    4: probs(t4=1.0)})
   alone = decoding.beam_search(step_fn, jnp.array([0]), batch_size=1, beam_size=1,
