@@ -298,6 +298,15 @@ class SlurmTask:
     self.command, self.run_dir = command, run_dir
 
   def __call__(self):
+    rank = int(os.environ.get("SLURM_PROCID", "0"))
+    if rank:  # A run of several tasks: one train process each; task 0 alone keeps the records.
+      os.makedirs(self.run_dir, exist_ok=True)
+      with open(os.path.join(self.run_dir, f"train.task{rank}.log"), "a") as log:
+        returncode = subprocess.call(self.command, cwd=ROOT, stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+      if returncode:
+        raise RuntimeError(f"{os.path.basename(self.run_dir)} task {rank}: exit {returncode}")
+      return os.path.basename(self.run_dir)
     job_id = os.environ.get("SLURM_ARRAY_JOB_ID")
     task_id = os.environ.get("SLURM_ARRAY_TASK_ID")
     slurm_id = f"{job_id}_{task_id}" if job_id and task_id else os.environ.get("SLURM_JOB_ID")

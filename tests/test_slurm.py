@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 
+from conftest import read_metrics
 from s2s import sweeps
 from test_sweeps import launch, script, tiny_config  # noqa: F401  pylint: disable=unused-import
 
@@ -47,3 +48,18 @@ def test_slurm_sweep_submit_wait_aggregate(tiny_config, tmp_path, data_dir):  # 
     rows = {r["run"]: r for r in csv.DictReader(f)}
   assert sorted(rows) == names and {r["state"] for r in rows.values()} == {"done"}
   assert [rows[n]["model.hidden_size"] for n in names] == ["16", "8"]
+
+
+def test_slurm_run_of_two_tasks_trains_as_two_processes(tiny_config, tmp_path, data_dir):  # noqa: F811
+  """--tasks_per_node=2: SLURM starts 2 train processes, jax.distributed joins them."""
+  workdir = str(tmp_path / "sweep")
+  result = launch(tiny_config, "one", workdir, data_dir, "--backend=slurm", "--wait",
+                  "--cpus_per_task=1", "--tasks_per_node=2", "--time=10")
+  assert result.returncode == 0, result.stdout + result.stderr
+  run_dir = os.path.join(workdir, "run")  # A sweep of one run: nothing varies in its name.
+  assert sweeps.run_state(run_dir) == ("done", "")
+  log = open(os.path.join(run_dir, sweeps.LOG_FILE)).read()
+  assert "on 2 cpu device(s)" in log  # One device in each of the two processes.
+  worker = open(os.path.join(run_dir, "train.task1.log")).read()
+  assert "validation:" not in worker and "error" not in worker.lower()
+  assert any(e["split"] == "test" for e in read_metrics(run_dir))

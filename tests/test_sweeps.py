@@ -22,6 +22,7 @@ TINY_CONFIG = textwrap.dedent(f"""\
         # hidden_size=0 is invalid: that run fails, the others finish.
         "tiny": zip_(axis("model.hidden_size", [16, 16, 16, 0]), seeds(4)),
         "two": zip_(axis("model.hidden_size", [16, 8]), seeds(2)),
+        "one": [{{"model.hidden_size": 16}}],
         "typo": [{{"model.hiden_size": 16}}, {{"model.hidden_size": 8}}],
     }}
     """)
