@@ -25,7 +25,7 @@ def flatten(config: dict, prefix: str = "") -> dict:
   return out
 
 
-def summarize_run(run: dict, metric: str, thresholds) -> dict:
+def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
   """Final and best metrics, progress, and when validation `metric` first reached each threshold."""
   state, detail = sweeps.run_state(run["dir"])
   events = reporting.read_metrics(run["dir"])
@@ -43,6 +43,9 @@ def summarize_run(run: dict, metric: str, thresholds) -> dict:
     final = [e for e in events if e["split"] == split and metric in e]
     if final or split == "test":
       row[f"{split}_{metric}"] = final[-1][metric] if final else None
+  test = [e for e in events if e["split"] == "test"]
+  for name in test_metrics:  # E.g. beam-search metrics, which only the final evaluation has.
+    row[f"test_{name}"] = test[-1].get(name) if test else None
   for threshold in thresholds:
     hit = next(((e, t) for e, t in val if (e[metric] >= threshold if higher_is_better
                                            else e[metric] <= threshold)), None)
@@ -81,7 +84,7 @@ def _resolve_by(by, params):
   return fields
 
 
-def collect(sweep_dir: str, metric: str, thresholds, by=None):
+def collect(sweep_dir: str, metric: str, thresholds, by=None, test_metrics=()):
   """(rows, params, group fields) of every run in a sweep dir, partial and failed ones included."""
   runs = sweeps.read_sweep_dir(sweep_dir)
   if not runs:
@@ -93,7 +96,7 @@ def collect(sweep_dir: str, metric: str, thresholds, by=None):
   rows = []
   for run, config in zip(runs, configs):
     row = {p: _value(p, run, config) for p in params}
-    row |= summarize_run(run, metric, thresholds)
+    row |= summarize_run(run, metric, thresholds, test_metrics)
     rows.append(row)
   return rows, params, by_fields
 
@@ -129,10 +132,11 @@ def write_csv(rows, path):
       writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
 
 
-def markdown(rows, by_fields, metric, thresholds) -> str:
+def markdown(rows, by_fields, metric, thresholds, test_metrics=()) -> str:
   """Mean ± std over the finished runs of each group; unfinished runs are counted apart."""
   short = sweeps._short_names(by_fields)  # pylint: disable=protected-access
   stats = [f"final_validation_{metric}", f"best_validation_{metric}", f"test_{metric}"]
+  stats += [f"test_{m}" for m in test_metrics if m != metric]
   header = [short[f] for f in by_fields] + ["n", "not done"] + stats + [
       f"epochs_to_{t:g}" for t in thresholds]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

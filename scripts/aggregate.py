@@ -1,7 +1,8 @@
 """Aggregates a sweep directory: results.csv, results.md (mean ± std over seeds), PNG plots.
 
   python scripts/aggregate.py runs/ablation [--metric sequence_accuracy] \
-      [--by reverse,bidirectional] [--thresholds 0.9,0.99] [--out DIR] [--no_plots]
+      [--by reverse,bidirectional] [--thresholds 0.9,0.99] [--test_metrics bleu_beam5,chrf]
+      [--out DIR] [--no_plots]
 
 Every run is read, finished or not; the `state` column marks pending, running and failed runs,
 and the markdown table counts them apart from the finished runs it averages.
@@ -16,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from s2s import results  # pylint: disable=wrong-import-position
 from s2s.errors import UserError, exit_on_user_error  # pylint: disable=wrong-import-position
 
-METRICS = ("sequence_accuracy", "token_accuracy", "padded_char_accuracy", "loss")
+METRICS = ("sequence_accuracy", "token_accuracy", "padded_char_accuracy", "loss", "bleu", "chrf",
+           "exact_match")
 
 
 def main(argv):
@@ -26,6 +28,8 @@ def main(argv):
   p.add_argument("--by", default="", help="Swept params to group by (default: all but seed).")
   p.add_argument("--thresholds", default="0.9,0.99",
                  help="Validation metric values whose first epoch, step and wall time to report.")
+  p.add_argument("--test_metrics", default="",
+                 help="More test-split metrics to tabulate, e.g. bleu_beam5,chrf,chrf_beam5.")
   p.add_argument("--out", default="", help="Output directory (default: the sweep dir).")
   p.add_argument("--no_plots", action="store_true")
   args = p.parse_args(argv)
@@ -34,11 +38,13 @@ def main(argv):
   except ValueError:
     raise UserError(f"--thresholds {args.thresholds!r} is not a list of numbers") from None
   by = [b.strip() for b in args.by.split(",") if b.strip()]
-  rows, params, by_fields = results.collect(args.sweep_dir, args.metric, thresholds, by)
+  test_metrics = [m.strip() for m in args.test_metrics.split(",") if m.strip()]
+  rows, params, by_fields = results.collect(args.sweep_dir, args.metric, thresholds, by,
+                                            test_metrics)
   out = args.out or args.sweep_dir
   os.makedirs(out, exist_ok=True)
   results.write_csv(rows, os.path.join(out, "results.csv"))
-  table = results.markdown(rows, by_fields, args.metric, thresholds)
+  table = results.markdown(rows, by_fields, args.metric, thresholds, test_metrics)
   with open(os.path.join(out, "results.md"), "w") as f:
     f.write(table)
   written = [] if args.no_plots else results.plot(rows, params, by_fields, args.metric, out)

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, assert_user_error
+from conftest import ROOT, assert_user_error, read_metrics
 from s2s import sweeps
 from s2s.sweeps import axis, product, seeds, zip_
 
@@ -104,7 +104,7 @@ def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_
   assert status.returncode == 1 and "3 done" in status.stdout and "1 failed" in status.stdout
 
   out = str(tmp_path / "agg")
-  agg = script("aggregate.py", workdir, f"--out={out}")
+  agg = script("aggregate.py", workdir, f"--out={out}", "--test_metrics=loss")
   assert agg.returncode == 0, agg.stderr
   with open(os.path.join(out, "results.csv")) as f:
     rows = {r["run"]: r for r in csv.DictReader(f)}
@@ -113,8 +113,12 @@ def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_
   assert "hidden_size must be positive" in rows["hidden_size=0,seed=3"]["detail"]
   assert rows["hidden_size=16,seed=0"]["model.hidden_size"] == "16"
   assert 0 <= float(rows["hidden_size=16,seed=0"]["test_sequence_accuracy"]) <= 1
+  test_loss = [e["loss"] for e in read_metrics(os.path.join(workdir, "hidden_size=16,seed=0"))
+               if e["split"] == "test"]
+  assert float(rows["hidden_size=16,seed=0"]["test_loss"]) == pytest.approx(test_loss[-1])
   table = open(os.path.join(out, "results.md")).read()
   assert "| 16 | 3 | - |" in table and "hidden_size=0,seed=3 (failed)" in table
+  assert "| test_sequence_accuracy | test_loss |" in table
   for png in ("learning_curves.png", "sequence_accuracy_vs_model.hidden_size.png",
               "sequence_accuracy_vs_seed.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000
