@@ -142,3 +142,13 @@ def test_bad_translation_inputs(tmp_path, corpus, data_dir, arg, extra, words):
   args = translation_args(corpus, data_dir, f"--workdir={tmp_path / 'run'}", *extra, arg=arg)
   assert_user_error(run_cli("s2s.train", args), *words)
   assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_translation_table_sweep():
+  runs = sweeps.load_sweep("configs/translation.py", "table")
+  assert len(runs) == 12 and len(set(sweeps.run_names(runs))) == 12
+  configs = [sweeps.resolve_config("configs/translation.py", run) for run in runs]
+  assert {(c.model.attention, c.task.reverse, c.seed) for c in configs} == {
+      (a, r, s) for a in ("none", "bahdanau", "luong") for r in (False, True) for s in (0, 1)}
+  assert {(c.task.corpus, c.task.src, c.task.tgt, c.beam_size) for c in configs} == {
+      ("gettext", "en", "fr", 5)}
