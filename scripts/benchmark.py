@@ -244,8 +244,9 @@ def time_to_99(config_arg, repeats, threshold=0.99):
           [sys.executable, "-m", "s2s.train", f"--config={config_arg}", f"--workdir={workdir}",
            f"--config.data_dir={os.path.join(tmp, 'tfds')}", "--config.num_samples=0"],
           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-      reached, seen = None, 0
-      while reached is None and process.poll() is None:
+      reached, seen, running = None, 0, True
+      while reached is None and running:
+        running = process.poll() is None  # Read once more after it exits (config.stop_at).
         time.sleep(0.05)
         if os.path.exists(metrics):
           with open(metrics) as f:
@@ -266,7 +267,7 @@ def main(argv):
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--only", default="keras,to99,large,decode,pmap")
   p.add_argument("--repeats", type=int, default=3)
-  p.add_argument("--to99_config", default="configs/addition.py")
+  p.add_argument("--to99_config", default="configs/addition_fast.py")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
   args = p.parse_args(argv)
   wanted = args.only.split(",")
