@@ -25,16 +25,8 @@ class Encoder:
   reverse: bool
 
   def encode_query(self, query: str) -> tuple[np.ndarray, int]:
-    ids = self.vocab.encode(query)
-    if not ids:
-      raise UserError("the query is empty")
-    if len(ids) > self.query_length:
-      raise UserError(
-          f"the query {query!r} has {len(ids)} characters, more than the {self.query_length} "
-          f"this model was built for")
-    if self.reverse:
-      ids = ids[::-1]
-    return _pad(ids, self.query_length), len(ids)
+    return _query_arrays(self.vocab.encode(query), query, self.query_length, self.reverse,
+                         "characters")
 
   def texts(self, example) -> tuple[str, str]:
     return _text(example["query"]), _text(example["answer"])
@@ -68,16 +60,8 @@ class TextEncoder:
   reverse: bool
 
   def encode_query(self, query: str) -> tuple[np.ndarray, int]:
-    ids = self.source_tokenizer.encode(query)
-    if not ids:
-      raise UserError("the query is empty")
-    if len(ids) > self.query_length:
-      raise UserError(
-          f"the query {query[:40]!r}... has {len(ids)} tokens, more than the "
-          f"{self.query_length} this model was built for")
-    if self.reverse:
-      ids = ids[::-1]
-    return _pad(ids, self.query_length), len(ids)
+    return _query_arrays(self.source_tokenizer.encode(query), query, self.query_length,
+                         self.reverse, "tokens")
 
   def texts(self, example) -> tuple[str, str]:
     return _text(example["source"]), _text(example["target"])
@@ -107,6 +91,19 @@ class TextEncoder:
     targets = self.target_tokenizer.encode(target)[:self.target_length - 1] + [vocab_lib.EOS]
     return {"inputs": inputs, "input_lengths": np.int32(length),
             "targets": _pad(targets, self.target_length)}
+
+
+def _query_arrays(ids, query, query_length, reverse, unit):
+  """Query ids -> (PAD-padded ids, reversed if asked, and their count); too long is an error."""
+  if not ids:
+    raise UserError("the query is empty")
+  if len(ids) > query_length:
+    shown = query if len(query) <= 40 else query[:40] + "..."
+    raise UserError(f"the query {shown!r} has {len(ids)} {unit}, more than the {query_length} "
+                    f"this model was built for")
+  if reverse:
+    ids = ids[::-1]
+  return _pad(ids, query_length), len(ids)
 
 
 def _text(x):
