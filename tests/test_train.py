@@ -25,7 +25,12 @@ def learning_config(model, data_dir):
   config.task.num_examples = 4500
   config.task.num_test = 450
   config.model.name = model
-  config.learning_rate = 3e-3
+  # Learned embeddings, a high clipped rate: both models pass 0.99 with seeds 0 and 1 (one-hot
+  # input at 3e-3 left encoder_decoder on a plateau for some initializations).
+  config.model.embed_dim = 16
+  config.learning_rate = 1e-2
+  config.grad_clip_norm = 1.0
+  config.warmup_steps = 100
   config.schedule = "cosine"
   config.num_epochs = 30
   config.num_samples = 3
