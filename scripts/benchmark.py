@@ -11,7 +11,8 @@ b. to99:   wall time from process start to the first validation `sequence_accura
 c. large:  batch 256, hidden 512, 2 encoder and 2 decoder layers: examples/s and GFLOP/s
            (matmul FLOPs counted from the shapes), as a fraction of this machine's fp32 matmul
            peak (the best time of a 4096 x 4096 matmul).
-d. decode: greedy decoding throughput of an encoder_decoder (queries/s, batch 1000).
+d. decode: greedy and beam-5 decoding throughput of an encoder_decoder (queries/s, batch 1000;
+           s2s.inference, as s2s.predict decodes).
 e. pmap:   the pmap'd train step over one device against the same step under plain jit.
 
 Medians over --repeats runs. Numbers vary between runs on shared machines: record them with
@@ -40,6 +41,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 
 from s2s import config as config_lib  # pylint: disable=wrong-import-position
 from s2s import dataset  # pylint: disable=wrong-import-position
+from s2s import inference  # pylint: disable=wrong-import-position
 from s2s import input_pipeline  # pylint: disable=wrong-import-position
 from s2s import train  # pylint: disable=wrong-import-position
 
@@ -191,20 +193,19 @@ def decode_throughput(data_dir, repeats):
   state = train.init_state(config, model, encoder, train.make_optimizer(config, 1))
   n = 1000
 
-  @jax.jit
-  def decode(params, inputs, lengths):
-    targets = jnp.zeros((inputs.shape[0], encoder.target_length), jnp.int32)
-    return jnp.argmax(model.apply({"params": params}, inputs, lengths, targets, greedy=True), -1)
-
   args = (state.params, arrays["inputs"][:n], arrays["input_lengths"][:n])
-  decode(*args).block_until_ready()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for _ in range(10):
-      decode(*args).block_until_ready()
-    times.append((time.perf_counter() - start) / 10)
-  return {"greedy_queries_per_s": n / statistics.median(times), "batch": n}
+  out = {"batch": n}
+  for name, beam in (("greedy", 1), ("beam5", 5)):
+    decode = inference.make_decoder(model, max_length=encoder.target_length, beam_size=beam)
+    decode(*args).block_until_ready()
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      for _ in range(10 if beam == 1 else 2):
+        decode(*args).block_until_ready()
+      times.append((time.perf_counter() - start) / (10 if beam == 1 else 2))
+    out[f"{name}_queries_per_s"] = n / statistics.median(times)
+  return out
 
 
 def pmap_vs_jit(data_dir, repeats):
