@@ -73,17 +73,14 @@ class TextEncoder:
     return self.target_tokenizer.decode(ids)
 
   def source_pieces(self, ids) -> list[str]:
-    """Each id of an encoded query as text, in the order fed (for attention plots)."""
-    return [self.source_tokenizer.decode([i]) or "?" for i in np.asarray(ids).tolist()]
+    """Each id of an encoded query as its piece, in the order fed (for attention plots)."""
+    return [self.source_tokenizer.piece(i) for i in np.asarray(ids).tolist()]
 
   def target_pieces(self, ids) -> list[str]:
-    """Each predicted id as text, up to and including EOS."""
-    out = []
-    for i in np.asarray(ids).tolist():
-      out.append("<eos>" if i == vocab_lib.EOS else self.target_tokenizer.decode([i]) or "?")
-      if i == vocab_lib.EOS:
-        break
-    return out
+    """Each predicted id as its piece, up to and including EOS."""
+    ids = np.asarray(ids).tolist()
+    ids = ids[:ids.index(vocab_lib.EOS) + 1] if vocab_lib.EOS in ids else ids
+    return [self.target_tokenizer.piece(i) for i in ids]
 
   def __call__(self, example) -> dict:
     source, target = self.texts(example)

@@ -37,6 +37,9 @@ class Tokenizer(Protocol):
   def decode(self, ids) -> str:
     """Text of `ids` (1-D ints) up to the first EOS; PAD and BOS are skipped."""
 
+  def piece(self, i: int) -> str:
+    """What one id stands for, for display (attention plots); specials as <pad>, <eos>, ..."""
+
   def save(self, path_prefix: str) -> None:
     """Writes `path_prefix` + ".json" (char) or ".model" (spm), atomically."""
 
@@ -78,6 +81,10 @@ class CharTokenizer:
 
   def decode(self, ids) -> str:
     return self._vocab.decode(_checked_ids(ids, self.size))
+
+  def piece(self, i: int) -> str:
+    i = int(i)
+    return SPECIALS[i] if i < len(SPECIALS) else self.chars[i - len(SPECIALS)]
 
   def save(self, path_prefix: str) -> None:
     data = {"kind": self.kind, "chars": list(self.chars)}
@@ -168,6 +175,10 @@ class SentencePieceTokenizer:
     if EOS in ids:
       ids = ids[:ids.index(EOS)]
     return self._sp.decode([i for i in ids if i not in (PAD, BOS)])
+
+  def piece(self, i: int) -> str:
+    """The piece an id stands for, word-start marker included ("\u2581le"), for display."""
+    return self._sp.id_to_piece(int(i))
 
   def save(self, path_prefix: str) -> None:
     _atomic_write(path_prefix + _SUFFIX["spm"], self.model_proto)

@@ -216,3 +216,13 @@ def test_load_of_a_model_with_other_special_ids_is_a_user_error(tmp_path):
   path.write_bytes(model.getvalue())
   with pytest.raises(UserError, match=r"has pad, bos, eos, unk ids \(-1, 1, 2, 0\)"):
     tokenizers.load("spm", str(tmp_path / "tokenizer"))
+
+
+def test_pieces_name_what_each_id_stands_for():
+  char = tokenizers.CharTokenizer.train(["abba"])
+  assert [char.piece(i) for i in range(char.size)] == ["<pad>", "<bos>", "<eos>", "<unk>",
+                                                       "a", "b"]
+  spm_tok = tokenizers.SentencePieceTokenizer.train(["le chat", "le chien"] * 20, vocab_size=30)
+  ids = spm_tok.encode("le chat")
+  assert "".join(spm_tok.piece(i) for i in ids) == "\u2581le\u2581chat"
+  assert spm_tok.piece(2) == "</s>"
