@@ -22,6 +22,7 @@ import numpy as np
 
 from s2s import checkpoints
 from s2s import inference
+from s2s import reporting
 from s2s import train
 from s2s.errors import UserError, exit_on_user_error
 
@@ -51,13 +52,30 @@ class Predictor:
                                           beam_size=beam, alpha=alpha, temperature=temperature)
     self._rng = jax.random.PRNGKey(seed)
 
+  def _encode(self, queries):
+    encoded = [self.encoder.encode_query(self.encoder.normalize(q)) for q in queries]
+    return (np.stack([ids for ids, _ in encoded]),
+            np.array([n for _, n in encoded], np.int32))
+
   def __call__(self, queries: list[str]) -> list[str]:
-    queries = [self.encoder.normalize(q) for q in queries]
-    encoded = [self.encoder.encode_query(q) for q in queries]
-    inputs = np.stack([ids for ids, _ in encoded])
-    lengths = np.array([n for _, n in encoded], np.int32)
+    inputs, lengths = self._encode(queries)
     ids = jax.device_get(self._decode(self.params, inputs, lengths, self._rng))
     return [self.encoder.decode(row) for row in ids]
+
+  def plot_attention(self, queries: list[str], directory: str) -> list[str]:
+    """Heatmaps of the greedy translation's attention, one PNG per query; their paths."""
+    if self.config.model.get("attention", "none") == "none":
+      raise UserError("--plot_attention needs a model trained with attention "
+                      f"(this one has config.model.attention={self.config.model.get('attention', 'none')!r})")
+    inputs, lengths = self._encode(queries)
+    ids, weights = inference.attention_weights(self.model, self.params, inputs, lengths,
+                                               self.encoder.target_length)
+    paths = []
+    for i, (x, n) in enumerate(zip(inputs, lengths)):
+      paths.append(os.path.join(directory, f"query_{i + 1}.png"))
+      reporting.plot_attention(paths[-1], self.encoder.source_pieces(x[:n]),
+                               self.encoder.target_pieces(ids[i]), weights[i], queries[i])
+    return paths
 
 
 FLAGS = flags.FLAGS
@@ -69,6 +87,8 @@ def define_flags():
   flags.DEFINE_float("alpha", 0.6, "GNMT length penalty of beam search (0 = none).")
   flags.DEFINE_float("temperature", 0.0, "Sample at this temperature instead (0 = off).")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.DEFINE_string("plot_attention", None,
+                      "Attention models: write a heatmap per query (greedy) to this directory.")
 
 
 def predict(workdir, queries):
@@ -85,6 +105,9 @@ def predict(workdir, queries):
                         temperature=FLAGS.temperature, seed=FLAGS.seed)
   for query, answer in zip(queries, predictor(queries)):
     print(f"{query}\t{answer}")
+  if FLAGS.plot_attention:
+    for i, path in enumerate(predictor.plot_attention(queries, FLAGS.plot_attention)):
+      print(f"attention heatmap of query {i + 1}: {path}", file=sys.stderr)
 
 
 def main(argv):

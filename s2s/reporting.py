@@ -142,27 +142,13 @@ class Reporter:
           data=[[q, t, p, p == t] for q, t, p in table])}, step=step)
 
   def attention_plots(self, step, sources, targets, weights):
-    """Heatmaps (target pieces x source pieces) as attention/<i>.png in the workdir."""
+    """Heatmaps (target pieces x source pieces) as attention/validation_<i>.png."""
     if not self.enabled:
       return
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     directory = os.path.join(self.workdir, "attention")
-    os.makedirs(directory, exist_ok=True)
     for i, (source, target) in enumerate(zip(sources, targets)):
-      w = weights[i][:len(target), :len(source)]
-      fig, ax = plt.subplots(figsize=(1 + 0.3 * len(source), 1 + 0.3 * len(target)))
-      ax.imshow(w, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-      ax.set_xticks(range(len(source)), [p.replace(" ", "␣") for p in source],
-                    rotation=90, fontsize=8)
-      ax.set_yticks(range(len(target)), [p.replace(" ", "␣") for p in target], fontsize=8)
-      ax.set_xlabel("source (as fed)")
-      ax.set_ylabel("prediction")
-      ax.set_title(f"step {step}", fontsize=9)
-      fig.tight_layout()
-      fig.savefig(os.path.join(directory, f"validation_{i}.png"), dpi=100)
-      plt.close(fig)
+      plot_attention(os.path.join(directory, f"validation_{i}.png"), source, target,
+                     weights[i], f"step {step}")
     self.print(f"attention heatmaps: {directory}")
 
   def close(self):
@@ -192,3 +178,23 @@ def _init_wandb(workdir, config):
       mode=config.wandb.mode or None, dir=workdir, id=run_id, resume="allow",
       config=config.to_dict())
 
+
+
+def plot_attention(path, source, target, weights, title=""):
+  """One heatmap PNG: rows the predicted pieces, columns the source pieces as fed."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  w = weights[:len(target), :len(source)]
+  fig, ax = plt.subplots(figsize=(1.5 + 0.35 * len(source), 1.2 + 0.3 * len(target)))
+  ax.imshow(w, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+  ax.set_xticks(range(len(source)), source, rotation=90, fontsize=8)
+  ax.set_yticks(range(len(target)), target, fontsize=8)
+  ax.set_xlabel("source (as fed)")
+  ax.set_ylabel("prediction")
+  if title:
+    ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -90,6 +90,11 @@ def test_translate_command_greedy_beam_and_stdin(trained, corpus):
     assert right >= 18, lines
   result = run_cli("s2s.predict", [f"--workdir={workdir}"], stdin="red cat\n\nsmall dog\n")
   assert result.stdout.split("\n")[:2] == ["red cat\tchat rouge", "small dog\tchien petit"]
+  plots = workdir.parent / "plots"
+  result = run_cli("s2s.predict", [f"--workdir={workdir}", f"--plot_attention={plots}",
+                                   "red cat", "big dog and small tree"])
+  assert result.returncode == 0, result.stderr
+  assert sorted(p.name for p in plots.iterdir()) == ["query_1.png", "query_2.png"]
   # Words and characters never seen in training are unk, not a crash.
   result = run_cli("s2s.predict", [f"--workdir={workdir}", "zebra 漢字"])
   assert result.returncode == 0 and result.stdout.startswith("zebra 漢字\t"), result.stderr
