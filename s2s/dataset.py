@@ -103,7 +103,12 @@ def read_corpus(task_config) -> corpora.Corpus:
     if "en" not in (c.src, c.tgt):
       raise UserError(f"gettext catalogs translate English messages: config.task.src or "
                       f"config.task.tgt must be 'en', got {c.src}->{c.tgt}")
-    corpus = corpora.read_gettext(c.path, c.tgt if c.src == "en" else c.src, swap=c.src != "en")
+    try:
+      corpus = corpora.read_gettext(c.path, c.tgt if c.src == "en" else c.src,
+                                    swap=c.src != "en")
+    except UserError as e:
+      raise UserError(f"{str(e).rstrip('.')}; to train on a TSV file instead: "
+                      f"configs/translation.py:corpus=tsv,path=fra.txt") from None
   else:  # tsv: English first, as Anki/Tatoeba files are; a pair without English as given.
     corpus = corpora.read_tsv(c.path, swap=c.tgt == "en" and c.src != "en")
   return corpora.clean(corpus, max_source_chars=c.max_source_chars,

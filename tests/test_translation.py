@@ -134,7 +134,7 @@ def test_splits_are_disjoint_by_source_and_cover_the_corpus(tmp_path, corpus, da
 @pytest.mark.parametrize("arg, extra, words", [
     (",path=tests/fixtures/translation/malformed.txt", [], ["malformed.txt"]),
     (",corpus=gettext,path=tests/fixtures/translation/locale,tgt=ja", [],
-     ["ja/LC_MESSAGES", "fr"]),
+     ["ja/LC_MESSAGES", "fr", "corpus=tsv"]),
     (",corpus=gettext,path=/no/such/locale", [], ["/no/such/locale", "corpus=tsv"]),
     (",corpus=gettext,path=tests/fixtures/translation/locale,src=de,tgt=fr", [],
      ["must be 'en'"]),
