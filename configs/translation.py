@@ -30,7 +30,7 @@ from s2s.sweeps import axis, product, seeds
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, src="en", tgt="fr", corpus="gettext", path="/usr/share/locale",
-                             tokenizer="spm", vocab_size=2000, attention="bahdanau",
+                             tokenizer="spm", vocab_size=2000, attention="luong",
                              reverse=False, max_chars=30, hidden_size=128, epochs=12.0)
   config = config_lib.base_config()
   config.task = ml_collections.ConfigDict()
