@@ -156,9 +156,23 @@ def markdown(rows, by_fields, metric, thresholds, test_metrics=()) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _plotted(rows, params):
+  """Swept params worth a plot of their own: not the seed, and not one that only relabels an
+  earlier one (fields zipped together, such as digits and num_examples)."""
+  kept = []
+  for param in params:
+    if param == "seed":
+      continue
+    if not any(len({repr(r[param]) for r in rows}) == len({repr(r[other]) for r in rows})
+               == len({(repr(r[param]), repr(r[other])) for r in rows}) for other in kept):
+      kept.append(param)
+  return kept
+
+
 def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
   """learning_curves.png (validation metric per epoch, a panel per group) and one
-  <metric>_vs_<param>.png per swept parameter; unfinished runs are dashed or hollow."""
+  <metric>_vs_<param>.png per swept parameter (but the seed, and fields zipped with an earlier
+  one); unfinished runs are dashed or hollow."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -189,7 +203,7 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
   written.append(path)
 
   column = f"final_validation_{metric}"
-  for param in params:
+  for param in _plotted(rows, params):
     values = [repr(v) for v in sorted({r[param] for r in rows}, key=lambda v: _sort_key((v,)))]
     position = {v: i for i, v in enumerate(values)}
     fig, ax = plt.subplots(figsize=(5, 3.5))

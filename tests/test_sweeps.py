@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT, assert_user_error, read_metrics
+from s2s import results
 from s2s import sweeps
 from s2s.sweeps import axis, product, seeds, zip_
 
@@ -55,6 +56,15 @@ def test_product_zip_seeds():
   assert product({"a": [1, 2], "b": [True]}) == [{"a": 1, "b": True}, {"a": 2, "b": True}]
   with pytest.raises(ValueError, match="different lengths"):
     zip_(axis("a", [1, 2]), axis("b", [1]))
+
+
+def test_plots_skip_the_seed_and_zipped_fields():
+  rows = [{"digits": d, "examples": n, "hidden": h, "seed": s}
+          for (d, n), h, s in [((2, 5), 64, 0), ((3, 50), 64, 1), ((2, 5), 128, 2)]]
+  assert results._plotted(rows, ["digits", "examples", "hidden", "seed"]) == ["digits", "hidden"]
+  # Same number of values but not one-to-one: both kept.
+  rows = [{"a": 1, "b": 1}, {"a": 1, "b": 2}, {"a": 2, "b": 1}]
+  assert results._plotted(rows, ["a", "b"]) == ["a", "b"]
 
 
 def test_run_names_are_readable_and_stable():
@@ -119,9 +129,9 @@ def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_
   table = open(os.path.join(out, "results.md")).read()
   assert "| 16 | 3 | - |" in table and "hidden_size=0,seed=3 (failed)" in table
   assert "| test_sequence_accuracy | test_loss |" in table
-  for png in ("learning_curves.png", "sequence_accuracy_vs_model.hidden_size.png",
-              "sequence_accuracy_vs_seed.png"):
+  for png in ("learning_curves.png", "sequence_accuracy_vs_model.hidden_size.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000
+  assert not os.path.exists(os.path.join(out, "sequence_accuracy_vs_seed.png"))
 
   mtimes = {n: os.path.getmtime(os.path.join(workdir, n, "metrics.jsonl")) for n in done}
   again = launch(tiny_config, "tiny", workdir, data_dir)
