@@ -157,14 +157,14 @@ def markdown(rows, by_fields, metric, thresholds, test_metrics=()) -> str:
 
 
 def _plotted(rows, params):
-  """Swept params worth a plot of their own: not the seed, and not one that only relabels an
-  earlier one (fields zipped together, such as digits and num_examples)."""
+  """Swept params worth a plot of their own: not the seed, and not one whose value follows from
+  an earlier one's (fields zipped with it, such as num_examples with digits)."""
   kept = []
   for param in params:
     if param == "seed":
       continue
-    if not any(len({repr(r[param]) for r in rows}) == len({repr(r[other]) for r in rows})
-               == len({(repr(r[param]), repr(r[other])) for r in rows}) for other in kept):
+    if not any(len({repr(r[other]) for r in rows})
+               == len({(repr(r[other]), repr(r[param])) for r in rows}) for other in kept):
       kept.append(param)
   return kept
 

@@ -59,9 +59,11 @@ def test_product_zip_seeds():
 
 
 def test_plots_skip_the_seed_and_zipped_fields():
-  rows = [{"digits": d, "examples": n, "hidden": h, "seed": s}
-          for (d, n), h, s in [((2, 5), 64, 0), ((3, 50), 64, 1), ((2, 5), 128, 2)]]
-  assert results._plotted(rows, ["digits", "examples", "hidden", "seed"]) == ["digits", "hidden"]
+  rows = [{"digits": d, "examples": n, "test": t, "hidden": h, "seed": s}
+          for (d, n, t), h, s in [((2, 5, 30), 64, 0), ((3, 50, 500), 64, 1),
+                                  ((4, 400, 500), 64, 2), ((2, 5, 30), 128, 3)]]
+  assert results._plotted(rows, ["digits", "examples", "test", "hidden", "seed"]) == [
+      "digits", "hidden"]
   # Same number of values but not one-to-one: both kept.
   rows = [{"a": 1, "b": 1}, {"a": 1, "b": 2}, {"a": 2, "b": 1}]
   assert results._plotted(rows, ["a", "b"]) == ["a", "b"]
