@@ -63,7 +63,8 @@ class TextEncoder:
     return _query_arrays(self.source_tokenizer.encode(query), query, self.query_length,
                          self.reverse, "tokens")
 
-  def texts(self, example) -> tuple[str, str]:
+  @staticmethod
+  def texts(example) -> tuple[str, str]:
     return _text(example["source"]), _text(example["target"])
 
   def normalize(self, query: str) -> str:

@@ -239,15 +239,15 @@ def _build_translation(config, workdir, sources):
   else:
     if sources is None:
       raise UserError(f"workdir {workdir!r} holds no {TASK_FILE}: its training never started")
-    encoder = input_pipeline.TextEncoder(None, None, 0, 0, False)
-    train_texts = [encoder.texts(r) for r in _records(sources["train"])]
+    texts = input_pipeline.TextEncoder.texts
+    train_texts = [texts(r) for r in _records(sources["train"])]
     tok = {side: tokenizers.train(c.tokenizer, [pair[i] for pair in train_texts],
                                   vocab_size=c.vocab_size)
            for i, side in enumerate(("source", "target"))}
     # Static shapes: the longest source and target (+ EOS) in any split.
     lengths = [0, 0]
     for src in sources.values():
-      for source, target in (encoder.texts(r) for r in _records(src)):
+      for source, target in (texts(r) for r in _records(src)):
         lengths[0] = max(lengths[0], len(tok["source"].encode(source)))
         lengths[1] = max(lengths[1], len(tok["target"].encode(target)) + 1)
     if jax.process_index() == 0:
@@ -334,7 +334,9 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   def run_eval(split, step, final=False):
     data = splits[split]
     results, predictions = evaluate(p_eval_step, rstate.params, data, config.eval_batch_size)
-    texts = [encoder.decode(p) for p in predictions]
+    # Text only where something reads it: the text metrics, or the sample table's rows.
+    texts = ([encoder.decode(p) for p in predictions] if translation or config.num_samples
+             else None)
     if translation:  # Padding positions mean nothing in a sentence.
       results = {k: v for k, v in results.items() if k != "padded_char_accuracy"}
       results |= metrics_lib.text_metrics(texts, data["all_answers"])
@@ -346,11 +348,14 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
                        config.num_samples, config.seed)
     return results
 
+  if config.beam_size > 1 and isinstance(model, models.EncoderDecoder):
+    # One jitted decoder for every final split (it compiles on first use).
+    beam_decode = inference.make_decoder(model, max_length=encoder.target_length,
+                                         beam_size=config.beam_size, alpha=config.beam_alpha)
+
   def beam_results(data, params):
     """The split decoded with beam search: metrics suffixed _beam{K}."""
-    decode = inference.make_decoder(model, max_length=encoder.target_length,
-                                    beam_size=config.beam_size, alpha=config.beam_alpha)
-    ids = inference.decode_all(decode, params, data["inputs"], data["input_lengths"],
+    ids = inference.decode_all(beam_decode, params, data["inputs"], data["input_lengths"],
                                max(1, config.eval_batch_size // 4))
     ids = whole_split(ids, data["weights"])
     targets = whole_split(data["targets"], data["weights"])
