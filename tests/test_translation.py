@@ -5,10 +5,12 @@ import json
 import random
 
 import pytest
+import tensorflow_datasets as tfds
 
 from conftest import assert_user_error, read_metrics, run_cli
 from s2s import dataset
 from s2s import sweeps
+from s2s.errors import UserError
 
 # A toy English -> French grammar with reordering: adjectives follow the noun in French.
 NOUNS = {"cat": "chat", "dog": "chien", "house": "maison", "car": "voiture", "tree": "arbre"}
@@ -157,3 +159,37 @@ def test_translation_table_sweep():
       (a, r, s) for a in ("none", "bahdanau", "luong") for r in (False, True) for s in (0, 1)}
   assert {(c.task.corpus, c.task.src, c.task.tgt, c.beam_size) for c in configs} == {
       ("gettext", "en", "fr", 5)}
+
+
+class ToyPtEn(tfds.core.GeneratorBasedBuilder):
+  """A TFDS translation dataset laid out as TFDS's own are: one Text feature per language."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
+        {"pt": tfds.features.Text(), "en": tfds.features.Text()}))
+
+  def _split_generators(self, dl_manager):
+    return {split: self._generate_examples(split) for split in ("train", "validation", "test")}
+
+  def _generate_examples(self, split):
+    for i in range(5):
+      yield i, {"pt": f"gato {split} {i}", "en": f"cat {split} {i}"}
+
+
+def test_a_prepared_tfds_translation_dataset_is_read_by_name(tmp_path):
+  data_dir = str(tmp_path / "tfds")
+  ToyPtEn(data_dir=data_dir, file_format="array_record").download_and_prepare()
+  config = sweeps.resolve_config(
+      "configs/translation.py:corpus=tfds,path=toy_pt_en,src=pt,tgt=en", {})
+  sources = dataset.load(config.task, data_dir)
+  assert sorted(sources) == ["test", "train", "validation"]
+  assert len(sources["validation"]) == 5
+  records = sources["validation"].__getitems__(list(range(5)))
+  assert sorted((r["source"].decode(), r["target"].decode()) for r in records) == [
+      (f"gato validation {i}", f"cat validation {i}") for i in range(5)]
+  # The language keys must exist in the dataset.
+  config.task.src = "de"
+  with pytest.raises(UserError, match="languages"):
+    dataset.load(config.task, data_dir)
