@@ -109,14 +109,20 @@ def train_step(state: TrainState, batch, *, model):
   return state, psum(sums)
 
 
-def train_steps(state: TrainState, batches, *, model):
-  """`train_step` over K batches [K, B, ...] in one call (lax.scan): the same updates as K
-  calls, without K dispatches. Returns the metric sums over all K steps."""
-  def body(state, batch):
-    return train_step(state, batch, model=model)
+def train_steps(state: TrainState, batches, count, *, model):
+  """`train_step` over the first `count` (int32 scalar) of K stacked batches [K, B, ...]: the
+  same updates as `count` calls, without the dispatches. Any count <= K runs in one compiled
+  program, so the steps before a boundary (log, evaluation) need no second compilation.
+  Returns the metric sums over the `count` steps."""
+  def body(i, carry):
+    state, sums = carry
+    state, step_sums = train_step(state, jax.tree.map(lambda x: x[i], batches), model=model)
+    return state, jax.tree.map(jnp.add, sums, step_sums)
 
-  state, sums = lax.scan(body, state, batches)
-  return state, jax.tree.map(lambda x: jnp.sum(x, axis=0), sums)
+  first = jax.tree.map(lambda x: x[0], batches)
+  zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                       jax.eval_shape(functools.partial(train_step, model=model), state, first)[1])
+  return lax.fori_loop(0, count, body, (state, zeros))
 
 
 def eval_step(params, batch, *, model):
@@ -133,6 +139,15 @@ def eval_step(params, batch, *, model):
   predictions = metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32))
   sums |= metrics_lib.accuracy_sums(predictions, batch["targets"], batch["weights"])
   return psum(sums), predictions
+
+
+def stack_batches(train_iter, k: int, size: int):
+  """The next k batches, sharded and stacked to [devices, size, B / devices, ...] (the last
+  one repeated to fill `size`, and never trained on), and the count k for every device."""
+  batches = [shard(next(train_iter)) for _ in range(k)]
+  batches += batches[-1:] * (size - k)
+  stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *batches)
+  return stacked, np.full(jax.local_device_count(), k, np.int32)
 
 
 def shard(batch):
@@ -376,13 +391,11 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   pending = []  # Device-side metric sums, fetched only when logging.
   step = start_step
   while step < total_steps and not stopped:
-    # K steps per dispatch when no boundary falls inside them, else one: two programs only.
-    k = config.steps_per_dispatch
-    if step + k > total_steps or any(boundary(s) for s in range(step + 1, step + k)):
-      k = 1
-    batches = [next(train_iter) for _ in range(k)]
-    stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *map(shard, batches))
-    rstate, sums = p_train_steps(rstate, stacked)
+    # Up to K steps per dispatch, ending at the next boundary (one program for every k).
+    k = 1
+    while k < config.steps_per_dispatch and step + k < total_steps and not boundary(step + k):
+      k += 1
+    rstate, sums = p_train_steps(rstate, *stack_batches(train_iter, k, config.steps_per_dispatch))
     pending.append(sums)
     step += k
     reporter.step(step)

@@ -15,6 +15,10 @@ d. decode: greedy and beam-5 decoding throughput of an encoder_decoder (queries/
            s2s.inference, as s2s.predict decodes).
 e. pmap:   the pmap'd train step over one device against the same step under plain jit.
 
+--profile DIR also writes a jax.profiler trace of 160 steps of the Keras recipe's loop to DIR
+(open it with TensorBoard's profile plugin or xprof): the per-operation times BENCHMARKS.md
+quotes.
+
 Medians over --repeats runs. Numbers vary between runs on shared machines: record them with
 the machine (BENCHMARKS.md).
 """
@@ -37,7 +41,6 @@ import flax  # pylint: disable=wrong-import-position
 import flax.jax_utils  # pylint: disable=wrong-import-position
 import jax  # pylint: disable=wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
-import numpy as np  # pylint: disable=wrong-import-position
 
 from s2s import config as config_lib  # pylint: disable=wrong-import-position
 from s2s import dataset  # pylint: disable=wrong-import-position
@@ -130,9 +133,7 @@ def time_train_loop(setup: Setup, steps: int) -> dict:
 
   def run(state, calls):
     for _ in range(calls):
-      stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1),
-                             *(train.shard(next(batches)) for _ in range(k)))
-      state, sums = p_steps(state, stacked)
+      state, sums = p_steps(state, *train.stack_batches(batches, k, k))
     jax.block_until_ready(sums)
     return state
 
@@ -149,7 +150,7 @@ def time_train_loop(setup: Setup, steps: int) -> dict:
           "s_per_epoch": step_s * setup.steps_per_epoch}
 
 
-def keras_recipe(data_dir, repeats):
+def keras_recipe(data_dir, repeats, profile_dir=None):
   """The recipe as configs/addition.py ships it, and with one step per dispatch."""
   out = {}
   for k in (load_config("configs/addition.py").steps_per_dispatch, 1):
@@ -157,6 +158,9 @@ def keras_recipe(data_dir, repeats):
     config.steps_per_dispatch = k
     setup = Setup(config, data_dir)
     runs = [time_train_loop(setup, setup.steps_per_epoch) for _ in range(repeats)]
+    if profile_dir and k > 1:
+      with jax.profiler.trace(profile_dir):
+        time_train_loop(setup, 160)
     out |= {f"{name}@k={k}": statistics.median(r[name] for r in runs) for name in runs[0]}
     out[f"compile_s@k={k}"] = runs[0]["compile_s"]  # Later repeats reuse the compiled step.
   return out | {"steps_per_epoch": setup.steps_per_epoch,
@@ -270,6 +274,8 @@ def main(argv):
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+  p.add_argument("--profile", metavar="DIR",
+                 help="Also write a profiler trace of the Keras recipe's train loop to DIR.")
   args = p.parse_args(argv)
   wanted = args.only.split(",")
   out = {"machine": machine()}
@@ -277,7 +283,7 @@ def main(argv):
   if "large" in wanted or "keras" in wanted:
     out["matmul_peak_gflops"] = matmul_peak_gflops()
   if "keras" in wanted:
-    out["keras"] = keras_recipe(data_dir, args.repeats)
+    out["keras"] = keras_recipe(data_dir, args.repeats, args.profile)
   if "to99" in wanted:
     out["to99"] = time_to_99(args.to99_config, args.repeats)
   if "large" in wanted:
