@@ -441,6 +441,26 @@ def define_flags():
                       "(with --num_processes and --process_id).")
   flags.DEFINE_integer("num_processes", None, "Processes training together.")
   flags.DEFINE_integer("process_id", None, "This process's index, 0..num_processes-1.")
+  flags.DEFINE_string("compilation_cache", os.path.join("~", ".cache", "s2s", "jax"),
+                      "Directory of JAX's persistent compilation cache, shared by all runs: a "
+                      "rerun or a sweep's next run loads its programs instead of compiling "
+                      "them (about 3.5 s of configs/addition_fast.py's 24 s). Empty: no cache.")
+
+
+def use_compilation_cache(path: str):
+  """Caches every program that takes over 0.2 s to compile. A cached program is the same
+  executable, so results do not change; a directory that cannot be made only costs speed."""
+  if not path:
+    return
+  path = os.path.expanduser(path)
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    print(f"warning: no compilation cache ({e})", file=sys.stderr)
+    return
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def init_distributed():
@@ -506,6 +526,7 @@ def main(argv):
     sys.exit(2)
   logging.set_verbosity(logging.WARNING)  # Orbax reports every save at INFO.
   init_distributed()
+  use_compilation_cache(FLAGS.compilation_cache)
   exit_on_user_error(train_and_evaluate, config, FLAGS.workdir, FLAGS.allow_config_change)
 
 

@@ -270,3 +270,18 @@ def test_fused_steps_give_the_same_training_as_single_steps(tmp_path, data_dir):
       assert b[name] == pytest.approx(a[name], rel=1e-5, abs=1e-7), (a, b)
   for a, b in zip(jax.tree.leaves(final_params(runs[1])), jax.tree.leaves(final_params(runs[5]))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_from_the_compilation_cache_trains_identically(tmp_path, data_dir):
+  """The second run loads its programs from --compilation_cache and gets the same numbers."""
+  cache = tmp_path / "cache"
+  runs = []
+  for name in ("first", "second"):
+    result = train_cli(tmp_path / name, data_dir, f"--compilation_cache={cache}",
+                       "--config.num_steps=40")
+    assert result.returncode == 0, result.stderr
+    runs.append([{k: v for k, v in e.items() if k != "elapsed_s"}
+                 for e in read_metrics(tmp_path / name)])
+    if name == "first":
+      assert any(f.name.startswith("jit_") for f in cache.iterdir())  # Programs were cached.
+  assert runs[0] == runs[1]
