@@ -144,11 +144,11 @@ def _operand(rng: random.Random, max_digits: int) -> int:
 
 def _random_tree(rng, operands, ops, parentheses) -> Tree:
   if not parentheses:
+    drawn = [rng.choice(ops) for _ in operands[1:]]
+    if len(operands) == 2:  # What parse() returns for "a op b", without the string.
+      return (drawn[0], operands[0], operands[1])
     # The flat string defines the tree, precedence included.
-    text = str(operands[0])
-    for x in operands[1:]:
-      text += rng.choice(ops) + str(x)
-    return parse(text)
+    return parse(str(operands[0]) + "".join(op + str(x) for op, x in zip(drawn, operands[1:])))
   if len(operands) == 1:
     return operands[0]
   k = rng.randint(1, len(operands) - 1)

@@ -7,7 +7,8 @@ a. keras:  the Keras addition_rnn recipe (3 digits, 45k examples, LSTM 128, batc
            grain pipeline, the pmap'd step), compile time apart.
 b. to99:   wall time from process start to the first validation `sequence_accuracy` >= 0.99
            of `python -m s2s.train` on 3-digit addition with --to99_config, in a fresh data
-           dir (dataset generation and compilation included).
+           dir (dataset generation and compilation included); then the same with the
+           compilation cache the first run filled (`seconds_warm_cache`).
 c. large:  batch 256, hidden 512, 2 encoder and 2 decoder layers: examples/s and GFLOP/s
            (matmul FLOPs counted from the shapes), as a fraction of this machine's fp32 matmul
            peak (the best time of a 4096 x 4096 matmul).
@@ -237,35 +238,50 @@ def pmap_vs_jit(data_dir, repeats):
   return {"pmap_step_ms": pmap_ms, "jit_step_ms": jit_ms, "pmap_over_jit": pmap_ms / jit_ms}
 
 
+def seconds_to(threshold, config_arg, tmp, name, cache):
+  """Seconds from starting `python -m s2s.train` (in a fresh data dir) to the first
+  validation sequence_accuracy >= threshold, or None if the run ends without reaching it."""
+  workdir = os.path.join(tmp, name)
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  start = time.perf_counter()
+  process = subprocess.Popen(
+      [sys.executable, "-m", "s2s.train", f"--config={config_arg}", f"--workdir={workdir}",
+       f"--config.data_dir={os.path.join(tmp, name + '_tfds')}", "--config.num_samples=0",
+       f"--compilation_cache={cache}"],
+      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  reached, seen, running = None, 0, True
+  while reached is None and running:
+    running = process.poll() is None  # Read once more after it exits (config.stop_at).
+    time.sleep(0.05)
+    if os.path.exists(metrics):
+      with open(metrics) as f:
+        events = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
+      seen += len(events)
+      if any(e["split"] == "validation" and e["sequence_accuracy"] >= threshold
+             for e in events):
+        reached = time.perf_counter() - start
+  process.kill()
+  process.wait()
+  return reached
+
+
 def time_to_99(config_arg, repeats, threshold=0.99):
-  """Seconds from process start to the first validation sequence_accuracy >= threshold."""
-  results = []
+  """Seconds from process start to the first validation sequence_accuracy >= threshold:
+  with an empty compilation cache (everything compiled), then again with the cache that run
+  filled (as a rerun or a sweep's next run finds it). Both generate their dataset afresh."""
+  results = {"cold": [], "warm": []}
   for _ in range(repeats):
     with tempfile.TemporaryDirectory() as tmp:
-      workdir = os.path.join(tmp, "run")
-      metrics = os.path.join(workdir, "metrics.jsonl")
-      start = time.perf_counter()
-      process = subprocess.Popen(
-          [sys.executable, "-m", "s2s.train", f"--config={config_arg}", f"--workdir={workdir}",
-           f"--config.data_dir={os.path.join(tmp, 'tfds')}", "--config.num_samples=0"],
-          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-      reached, seen, running = None, 0, True
-      while reached is None and running:
-        running = process.poll() is None  # Read once more after it exits (config.stop_at).
-        time.sleep(0.05)
-        if os.path.exists(metrics):
-          with open(metrics) as f:
-            events = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
-          seen += len(events)
-          if any(e["split"] == "validation" and e["sequence_accuracy"] >= threshold
-                 for e in events):
-            reached = time.perf_counter() - start
-      process.kill()
-      process.wait()
-      results.append(reached)
-  reached = [r for r in results if r is not None]
-  return {"config": config_arg, "seconds": statistics.median(reached) if reached else None,
-          "runs_reaching": f"{len(reached)}/{len(results)}"}
+      cache = os.path.join(tmp, "compilation_cache")
+      for name in ("cold", "warm"):
+        results[name].append(seconds_to(threshold, config_arg, tmp, name, cache))
+  out = {"config": config_arg}
+  for name, times in results.items():
+    reached = [t for t in times if t is not None]
+    suffix = "" if name == "cold" else "_warm_cache"
+    out[f"seconds{suffix}"] = statistics.median(reached) if reached else None
+    out[f"runs_reaching{suffix}"] = f"{len(reached)}/{len(times)}"
+  return out
 
 
 def main(argv):

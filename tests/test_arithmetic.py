@@ -1,7 +1,9 @@
 """Arithmetic questions: exact answers, parsing, operand recipe, de-duplication, splits, errors."""
 
 import collections
+import hashlib
 import itertools
+import json
 import random
 import re
 
@@ -426,3 +428,19 @@ def test_max_lengths_default_to_task_digits():
   assert task.max_query_length() == task.max_query_length(3) == 3 * 3 + 2 + 2
   assert len(str(999 * 999 * 999)) + 1 <= task.max_answer_length()
   assert len(str(-999 * 999 * 999)) <= task.max_answer_length()
+
+
+@pytest.mark.parametrize("task, num_examples, num_test, seed, digest", [
+    # The Keras task as configs/addition.py makes it: the data of experiments/.
+    (arithmetic.ArithmeticTask(), 50_000, 5_000, 0,
+     "04c71623266ca018f320c60297af3cfdbacc0c7297cadcc9a01f06be9ff7f04b"),
+    (arithmetic.ArithmeticTask(digits=2, ops="+-*", num_terms=3, parentheses=True), 3_000, 300,
+     1, "4380a87daad72a613a287f8f1297c8f8f6c9b7aae95d2d55bc8ba540c048d2e0"),
+])
+def test_splits_are_the_ones_published_results_were_measured_on(task, num_examples, num_test,
+                                                                 seed, digest):
+  """A seed names the same questions in every version, so committed tables can be rerun."""
+  splits = arithmetic.make_splits(task, num_examples=num_examples, val_fraction=0.1,
+                                  num_test=num_test, seed=seed)
+  text = json.dumps(splits, sort_keys=True).encode()
+  assert hashlib.sha256(text).hexdigest() == digest
