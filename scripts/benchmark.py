@@ -25,6 +25,7 @@ the machine (BENCHMARKS.md).
 """
 
 import argparse
+import contextlib
 import functools
 import importlib.util
 import json
@@ -294,6 +295,23 @@ def main(argv):
                  help="Also write a profiler trace of the Keras recipe's train loop to DIR.")
   args = p.parse_args(argv)
   wanted = args.only.split(",")
+  if args.json:  # Standard output is the JSON alone; what TFDS prints goes to standard error.
+    with contextlib.redirect_stdout(sys.stderr):
+      out = measure(args, wanted)
+    print(json.dumps(out, indent=2))
+    return
+  out = measure(args, wanted)
+  print(" ".join(f"{k}={v}" for k, v in out.pop("machine").items()))
+  for section, values in out.items():
+    if isinstance(values, dict):
+      for k, v in values.items():
+        print(f"{section:8s} {k:26s} {v:.4g}" if isinstance(v, float) else
+              f"{section:8s} {k:26s} {v}")
+    else:
+      print(f"{section:35s} {values:.4g}")
+
+
+def measure(args, wanted) -> dict:
   out = {"machine": machine()}
   data_dir = tempfile.mkdtemp(prefix="s2s_benchmark_")
   if "large" in wanted or "keras" in wanted:
@@ -308,17 +326,7 @@ def main(argv):
     out["decode"] = decode_throughput(data_dir, args.repeats)
   if "pmap" in wanted:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
-  if args.json:
-    print(json.dumps(out, indent=2))
-    return
-  print(" ".join(f"{k}={v}" for k, v in out.pop("machine").items()))
-  for section, values in out.items():
-    if isinstance(values, dict):
-      for k, v in values.items():
-        print(f"{section:8s} {k:26s} {v:.4g}" if isinstance(v, float) else
-              f"{section:8s} {k:26s} {v}")
-    else:
-      print(f"{section:35s} {values:.4g}")
+  return out
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
-"""The benchmark's FLOP count, which its GFLOP/s and peak fraction rest on."""
+"""The benchmark: its FLOP count (which GFLOP/s and peak fractions rest on) and its output."""
 
+import glob
+import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -9,7 +12,8 @@ from s2s import config as config_lib
 from s2s import input_pipeline
 from s2s import vocab as vocab_lib
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import benchmark  # pylint: disable=wrong-import-position
 
 
@@ -33,3 +37,23 @@ def test_bidirectional_gru_encoder_decoder_count():
              + 2 * (8 + 64) * 192 * 8  # decoder reads embedded tokens
              + 2 * 64 * 16 * 8)  # output Dense
   assert benchmark.training_flops_per_example(model, encoder) == 3 * forward
+
+
+def test_keras_section_reports_its_figures_and_writes_a_profile(tmp_path):
+  """`benchmark.py --only keras --profile DIR`: the table's figures and a trace to open."""
+  result = subprocess.run(
+      [sys.executable, "scripts/benchmark.py", "--only", "keras", "--repeats", "1", "--json",
+       "--profile", str(tmp_path / "trace")],
+      cwd=ROOT, capture_output=True, text=True, timeout=600,
+      env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+  assert result.returncode == 0, result.stderr
+  out = json.loads(result.stdout)
+  keras = out["keras"]
+  assert keras["steps_per_epoch"] == 45_000 // 32  # The Keras training set, batch 32.
+  for k in (16, 1):
+    assert keras[f"s_per_epoch@k={k}"] == pytest.approx(
+        keras[f"step_ms@k={k}"] / 1e3 * keras["steps_per_epoch"])
+    assert keras[f"examples_per_s@k={k}"] == pytest.approx(32e3 / keras[f"step_ms@k={k}"])
+  assert out["matmul_peak_gflops"] > 0 and out["machine"]["cores"] >= 1
+  traces = glob.glob(str(tmp_path / "trace" / "**" / "*.xplane.pb"), recursive=True)
+  assert traces and os.path.getsize(traces[0]) > 0
