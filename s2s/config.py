@@ -149,7 +149,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.grad_clip_norm = 0.0  # 0 = no clipping.
   config.num_epochs = 30.0
   config.num_steps = 0  # If positive, overrides num_epochs.
-  # Train steps fused into one device call (lax.scan); the same updates, less host overhead.
+  # Up to this many train steps in one device call (a loop over stacked batches); the same
+  # updates, less host overhead.
   config.steps_per_dispatch = 16
 
   # Stop once a validation metric reaches a value, e.g. "padded_char_accuracy>=0.99" or
