@@ -179,7 +179,6 @@ def _init_wandb(workdir, config):
       config=config.to_dict())
 
 
-
 def plot_attention(path, source, target, weights, title=""):
   """One heatmap PNG: rows the predicted pieces, columns the source pieces as fed."""
   import matplotlib  # pylint: disable=import-outside-toplevel

@@ -204,12 +204,13 @@ def decode_throughput(data_dir, repeats):
   for name, beam in (("greedy", 1), ("beam5", 5)):
     decode = inference.make_decoder(model, max_length=encoder.target_length, beam_size=beam)
     decode(*args).block_until_ready()
+    calls = 10 if beam == 1 else 2
     times = []
     for _ in range(repeats):
       start = time.perf_counter()
-      for _ in range(10 if beam == 1 else 2):
+      for _ in range(calls):
         decode(*args).block_until_ready()
-      times.append((time.perf_counter() - start) / (10 if beam == 1 else 2))
+      times.append((time.perf_counter() - start) / calls)
     out[f"{name}_queries_per_s"] = n / statistics.median(times)
   return out
 
