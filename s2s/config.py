@@ -1,6 +1,13 @@
-"""Config helpers: string arguments of config files (`configs/arithmetic.py:digits=5,ops=+-`) and checks of config values."""
+"""Configs: every field with its default (`base_config`), string arguments of config files
+(`configs/arithmetic.py:digits=5,ops=+-`), and the one table of what each field may hold
+(`RULES`, `TASK_RULES`), applied by `check` before a run writes anything."""
 
+import dataclasses
+import math
+import os
 import re
+import traceback
+from typing import Callable, NamedTuple
 
 import ml_collections
 
@@ -42,19 +49,234 @@ def parse_arg(arg, **defaults):
   return ml_collections.ConfigDict(values)
 
 
-_CHOICES = {
-    "model.name": ("repeat", "encoder_decoder"),
-    "model.cell": ("lstm", "gru"),
-    "model.attention": ("none", "bahdanau", "luong"),
-    "optimizer": ("adam", "adamw", "sgd"),
-    "schedule": ("constant", "cosine"),
+# ---------------------------------------------------------------------------------------------
+# What each config field may hold: one table, applied by `check` before anything is written.
+
+INT32_MAX = 2**31 - 1  # Steps, sizes and seeds end up in int32 arrays.
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """What one config field may hold.
+
+  `kind` is int, float, bool or str (an int is a float too; a bool is neither). Numbers
+  must be finite and within the bounds: `min`/`max` inclusive, `above`/`below` exclusive;
+  an int is at most INT32_MAX unless `max` says less. A str is one of `choices` if given
+  (else free text, or checked by the task's code). `why` ends the error message.
+  """
+  kind: type
+  min: float | None = None
+  above: float | None = None
+  max: float | None = None
+  below: float | None = None
+  choices: tuple = ()
+  why: str = ""
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "True or False", str: "a string"}
+
+
+def _is_kind(value, kind) -> bool:
+  if kind is float:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  if kind is int:
+    return isinstance(value, int) and not isinstance(value, bool)
+  return isinstance(value, kind)
+
+
+def _bounds(rule):
+  """(lowest, lowest is allowed, highest, highest is allowed) of a numeric rule."""
+  low, low_ok = (rule.min, True) if rule.min is not None else (rule.above, False)
+  high, high_ok = (rule.max, True) if rule.max is not None else (rule.below, False)
+  if rule.kind is int and (high is None or high > INT32_MAX):
+    high, high_ok = INT32_MAX, True
+  return low, low_ok, high, high_ok
+
+
+def _number(x) -> str:
+  return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _range_text(rule) -> str:
+  low, low_ok, high, high_ok = _bounds(rule)
+  if low is not None and high is not None and rule.kind is float and high < INT32_MAX:
+    return f"in {'[' if low_ok else '('}{_number(low)}, {_number(high)}{']' if high_ok else ')'}"
+  if (low == 0 and not low_ok) or (low == 1 and low_ok and rule.kind is int):
+    return "positive"
+  if low == 0 and low_ok:
+    return "non-negative"
+  return f"{'at least' if low_ok else 'above'} {_number(low)}"
+
+
+def check_value(field: str, value, rule: Rule):
+  """Raises a UserError if config.<field> = value breaks `rule`."""
+  if not _is_kind(value, rule.kind):
+    raise UserError(f"config.{field} must be {_KIND_NAMES[rule.kind]}, got {value!r}")
+  why = f" ({rule.why})" if rule.why else ""
+  if rule.kind in (int, float):
+    if isinstance(value, float) and not math.isfinite(value):
+      raise UserError(f"config.{field} must be a finite number, got {value!r}")
+    low, low_ok, high, high_ok = _bounds(rule)
+    if low is not None and not (value >= low if low_ok else value > low):
+      raise UserError(f"config.{field} must be {_range_text(rule)}, got {value!r}{why}")
+    if high is not None and not (value <= high if high_ok else value < high):
+      limit = (_range_text(rule) if rule.kind is float and high < INT32_MAX
+               else f"at most {_number(high)}")
+      raise UserError(f"config.{field} must be {limit}, got {value!r}{why}")
+  if rule.choices and value not in rule.choices:
+    raise UserError(f"config.{field} must be one of {', '.join(map(repr, rule.choices))}, "
+                    f"got {value!r}{why}")
+
+
+RULES = {
+    "seed": Rule(int, min=0),
+    "data_dir": Rule(str),
+    "model.name": Rule(str, choices=("repeat", "encoder_decoder")),
+    "model.cell": Rule(str, choices=("lstm", "gru")),
+    "model.hidden_size": Rule(int, min=1),
+    "model.encoder_layers": Rule(int, min=1),
+    "model.decoder_layers": Rule(int, min=1),
+    "model.bidirectional": Rule(bool),
+    "model.dropout": Rule(float, min=0, below=1, why="the probability of dropping a unit"),
+    "model.embed_dim": Rule(int, min=0, why="0 = one-hot input"),
+    "model.attention": Rule(str, choices=("none", "bahdanau", "luong")),
+    "model.attention_size": Rule(int, min=0, why="0 = hidden_size"),
+    "batch_size": Rule(int, min=1),
+    "optimizer": Rule(str, choices=("adam", "adamw", "sgd")),
+    "learning_rate": Rule(float, above=0),
+    "weight_decay": Rule(float, min=0),
+    "schedule": Rule(str, choices=("constant", "cosine")),
+    "warmup_steps": Rule(int, min=0),
+    "grad_clip_norm": Rule(float, min=0, why="0 = no clipping"),
+    "num_epochs": Rule(float, min=0, max=INT32_MAX, why="steps are counted in int32"),
+    "num_steps": Rule(int, min=0, why="0 = train for num_epochs"),
+    "steps_per_dispatch": Rule(int, min=1),
+    "stop_at": Rule(str),  # Its form and metric: _check_stop_at.
+    "eval_every_steps": Rule(int, min=0, why="0 = once per epoch"),
+    "eval_batch_size": Rule(int, min=1),
+    "log_every_steps": Rule(int, min=1),
+    "checkpoint_every_steps": Rule(int, min=1),
+    "keep_checkpoints": Rule(int, min=1, why="a run resumes from its latest checkpoint"),
+    "num_samples": Rule(int, min=0),
+    "beam_size": Rule(int, min=0, why="0 or 1 = greedy decoding only"),
+    "beam_alpha": Rule(float, min=0, why="GNMT's length penalty"),
+    "num_attention_plots": Rule(int, min=0),
+    "wandb.project": Rule(str),
+    "wandb.entity": Rule(str),
+    "wandb.name": Rule(str),
+    "wandb.mode": Rule(str, choices=("", "online", "offline", "disabled")),
 }
 
 
-def _get(config, dotted):
-  for part in dotted.split("."):
-    config = config[part]
-  return config
+class Shape(NamedTuple):
+  """The data a task config will make, estimated before any is made (None: unknown until the
+  corpus is read). Lengths are in tokens, EOS included."""
+  examples: int | None
+  train_examples: int | None
+  source_length: int
+  target_length: int
+  source_vocab: int
+  target_vocab: int
+
+
+def _arithmetic_shape(v) -> Shape:
+  digits = v["task.digits"]
+  if v["task.num_length_generalization"]:
+    digits = max(digits, v["task.length_generalization_digits"] or digits + 1)
+  terms = v["task.num_terms"]
+  query = terms * digits + terms - 1 + (2 * (terms - 2) if v["task.parentheses"] else 0)
+  vocab = 4 + 10 + len(set(v["task.ops"])) + 2 * v["task.parentheses"]  # Specials, digits.
+  examples = v["task.num_examples"]
+  # An answer has at most as many digits as the query, a sign and EOS.
+  return Shape(examples=examples + v["task.num_test"] + v["task.num_length_generalization"],
+               train_examples=examples - round(examples * v["task.val_fraction"]),
+               source_length=query, target_length=query + 2, source_vocab=vocab,
+               target_vocab=vocab)
+
+
+def _translation_shape(v) -> Shape:
+  # The corpus decides; a token is at most a character, and max_*_chars may be "no limit".
+  vocab = v["task.vocab_size"] if v["task.tokenizer"] == "spm" else 256
+  return Shape(examples=None, train_examples=None,
+               source_length=min(v["task.max_source_chars"] or 256, 1024),
+               target_length=min(v["task.max_target_chars"] or 256, 1024) + 1,
+               source_vocab=vocab, target_vocab=vocab)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskRules:
+  """What config.task may hold for one task name (its `task.name`), and what the task reports.
+
+  A new task adds its entry to TASK_RULES; dataset.check_task adds the checks only the task's
+  own code can make (its operators, its corpus path).
+  """
+  fields: dict  # "task.<field>" -> Rule, every field but task.name.
+  metrics: tuple  # What its validation reports, so what `stop_at` may name.
+  shape: Callable  # Flat config values -> Shape.
+
+
+_FRACTION = dict(above=0, below=1)
+
+TASK_RULES = {
+    "arithmetic": TaskRules(
+        fields={
+            "task.digits": Rule(int, min=1),
+            "task.ops": Rule(str),  # Operators out of "+-*": arithmetic.ArithmeticTask.
+            "task.num_terms": Rule(int, min=2),
+            "task.parentheses": Rule(bool),
+            "task.reverse": Rule(bool),
+            "task.num_examples": Rule(int, min=1, why="train + validation questions"),
+            "task.val_fraction": Rule(float, **_FRACTION),
+            "task.num_test": Rule(int, min=1, why="the test split is a run's final result"),
+            "task.num_length_generalization": Rule(int, min=0),
+            "task.length_generalization_digits": Rule(int, min=0, why="0 = digits + 1"),
+            "task.seed": Rule(int, min=0),
+        },
+        metrics=("loss", "token_accuracy", "sequence_accuracy", "padded_char_accuracy"),
+        shape=_arithmetic_shape),
+    "translation": TaskRules(
+        fields={
+            "task.corpus": Rule(str, choices=("gettext", "tsv", "tfds")),
+            "task.path": Rule(str),  # Non-empty and existing: dataset.check_task, last.
+            "task.src": Rule(str),
+            "task.tgt": Rule(str),
+            "task.max_source_chars": Rule(int, min=0, why="0 = keep every pair"),
+            "task.max_target_chars": Rule(int, min=0, why="0 = keep every pair"),
+            "task.drop_format": Rule(bool),
+            "task.drop_markup": Rule(bool),
+            "task.val_fraction": Rule(float, **_FRACTION),
+            "task.test_fraction": Rule(float, **_FRACTION),
+            "task.tokenizer": Rule(str, choices=("char", "spm")),
+            "task.vocab_size": Rule(int, min=5, why="4 ids are pad, bos, eos and unk"),
+            "task.reverse": Rule(bool),
+        },
+        # Padding positions mean nothing in a sentence; BLEU, chrF and exact match do.
+        metrics=("loss", "token_accuracy", "sequence_accuracy", "bleu", "chrf", "exact_match"),
+        shape=_translation_shape),
+}
+
+
+def field_kind(field: str):
+  """The kind (int, float, bool, str) of config.<field> in every table that has it, or None."""
+  kinds = {r.kind for r in [RULES.get(field)] + [t.fields.get(field) for t in TASK_RULES.values()]
+           if r is not None}
+  return kinds.pop() if len(kinds) == 1 else None
+
+
+def type_error(field: str, value) -> str:
+  """The message for a command-line value of the wrong kind (as `check` words it)."""
+  kind = field_kind(field)
+  expected = _KIND_NAMES[kind] if kind else "a value of the field's type"
+  return f"config.{field} must be {expected}, got {value!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules relating fields: each takes the flat config values and the machine that will run them.
+
+class Machine(NamedTuple):
+  """Where the run will train."""
+  device_count: int
+  memory_bytes: float  # What one run may use.
 
 
 def parse_stop_at(text: str):
@@ -63,48 +285,224 @@ def parse_stop_at(text: str):
     return None
   match = re.fullmatch(r"\s*(\w+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*", text)
   try:
-    return match.group(1), match.group(2), float(match.group(3))
+    parsed = match.group(1), match.group(2), float(match.group(3))
   except (AttributeError, ValueError):
     raise UserError(f"config.stop_at={text!r} is not of the form metric>=value or "
                     f"metric<=value (e.g. padded_char_accuracy>=0.99)") from None
+  if not math.isfinite(parsed[2]):
+    raise UserError(f"config.stop_at={text!r} must compare with a finite number")
+  return parsed
 
 
-def check(config, device_count: int):
-  """Raises a UserError naming the first config value that cannot work."""
-  from s2s import dataset  # The task checks its own fields.
-  dataset.check_task(config.task)
-  for field, allowed in _CHOICES.items():
-    if _get(config, field) not in allowed:
-      raise UserError(
-          f"config.{field} must be one of {', '.join(allowed)}, got {_get(config, field)!r}")
-  positive = ("model.hidden_size", "model.encoder_layers", "model.decoder_layers", "batch_size",
-              "steps_per_dispatch",
-              "eval_batch_size", "learning_rate", "log_every_steps", "checkpoint_every_steps")
-  for field in positive:
-    if not _get(config, field) > 0:
-      raise UserError(f"config.{field} must be positive, got {_get(config, field)!r}")
-  non_negative = ("model.embed_dim", "model.attention_size", "num_steps", "num_epochs", "warmup_steps", "grad_clip_norm",
-                  "eval_every_steps", "beam_size", "num_attention_plots")
-  for field in non_negative:
-    if _get(config, field) < 0:
-      raise UserError(f"config.{field} must not be negative, got {_get(config, field)!r}")
-  if config.model.name == "repeat" and config.model.attention != "none":
+def _check_stop_at(v, machine):
+  """stop_at names a metric of metrics.TABLE that the task's validation reports; its op, not
+  the table's direction, says which way it is reached (train.py)."""
+  # Imported here: s2s.metrics needs jax, which reading a config does not.
+  from s2s import metrics as metrics_lib  # pylint: disable=import-outside-toplevel
+  stop_at = parse_stop_at(v["stop_at"])
+  if not stop_at:
+    return
+  metrics_lib.lookup(stop_at[0], f"config.stop_at={v['stop_at']!r}:")
+  reported = TASK_RULES[v["task.name"]].metrics
+  if stop_at[0] not in reported:
+    raise UserError(f"config.stop_at names {stop_at[0]!r}, which validation of the "
+                    f"{v['task.name']} task does not report (it reports {', '.join(reported)})")
+
+
+def _check_attention(v, machine):
+  if v["model.name"] == "repeat" and v["model.attention"] != "none":
     raise UserError("config.model.attention needs config.model.name='encoder_decoder' "
                     "(the repeat model's decoder never sees the encoder's outputs)")
-  stop_at = parse_stop_at(config.stop_at)
-  from s2s import metrics
-  if stop_at and stop_at[0] not in metrics.EVAL_METRICS:
-    raise UserError(f"config.stop_at names {stop_at[0]!r}, which evaluation does not report "
-                    f"(one of {', '.join(metrics.EVAL_METRICS)})")
-  if not 0 <= config.model.dropout < 1:
-    raise UserError(f"config.model.dropout must be in [0, 1), got {config.model.dropout!r}")
-  if not (config.num_steps or config.num_epochs):
+
+
+def _check_budget(v, machine):
+  if not (v["num_steps"] or v["num_epochs"]):
     raise UserError("set config.num_epochs or config.num_steps to a positive value")
+  train = TASK_RULES[v["task.name"]].shape(v).train_examples
+  if train is None or train < 1:
+    return  # Known once the corpus is read (train.py checks it), or the task's check says.
+  if v["batch_size"] > train:
+    raise UserError(f"config.batch_size={v['batch_size']} exceeds the {train} training examples")
+  steps = v["num_steps"] or round(v["num_epochs"] * (train // v["batch_size"]))
+  if steps > INT32_MAX:
+    raise UserError(f"config.num_epochs={v['num_epochs']:g} makes {steps:,} steps, more than "
+                    f"the {INT32_MAX:,} an int32 step counter holds")
+
+
+def _check_devices(v, machine):
   for field in ("batch_size", "eval_batch_size"):
-    if config[field] % device_count:
+    if v[field] % machine.device_count:
       raise UserError(
-          f"config.{field}={config[field]} is not divisible by the {device_count} devices "
+          f"config.{field}={v[field]} is not divisible by the {machine.device_count} devices "
           f"(the global batch is split evenly over devices)")
+
+
+def estimate_parameters(v, source_vocab: int, target_vocab: int) -> int:
+  """About how many parameters models.build makes of the config's model (flat values)."""
+  h, embed = v["model.hidden_size"], v["model.embed_dim"]
+  gates = 4 if v["model.cell"] == "lstm" else 3
+  dirs = 2 if v["model.bidirectional"] else 1
+
+  def rnn(inputs):  # One cell: input and recurrent kernels and a bias per gate.
+    return gates * (inputs * h + h * h + h)
+
+  if v["model.name"] == "repeat":  # One vocabulary for both sides.
+    source_vocab = target_vocab
+
+  n = source_vocab * embed + dirs * (rnn(embed or source_vocab)
+                                     + (v["model.encoder_layers"] - 1) * rnn(dirs * h))
+  layers = v["model.decoder_layers"]
+  if v["model.name"] == "repeat":
+    return n + rnn(dirs * h) + (layers - 1) * rnn(h) + h * target_vocab + target_vocab
+  attention = v["model.attention"]
+  feed = {"none": 0, "bahdanau": dirs * h, "luong": h}[attention]
+  n += target_vocab * embed + rnn((embed or target_vocab) + feed) + (layers - 1) * rnn(h)
+  size = v["model.attention_size"] or h
+  if attention == "bahdanau":
+    n += size * (dirs * h + h + 1)
+  elif attention == "luong":
+    n += dirs * h * h + (dirs * h + h) * h
+  top = h + dirs * h if attention == "bahdanau" else h
+  n += top * target_vocab + target_vocab
+  if dirs == 2:  # Bridges from both directions' final states to the decoder's start states.
+    n += min(v["model.encoder_layers"], layers) * (2 if v["model.cell"] == "lstm" else 1) * (
+        2 * h * h + h)
+  return n
+
+
+def estimate_memory(v) -> int:
+  """Bytes a run of the config needs at least, about: float32 parameters with their gradients
+  and Adam's two moments, the encoded data, a dispatch's batches and a batch's activations."""
+  shape = TASK_RULES[v["task.name"]].shape(v)
+  params = estimate_parameters(v, shape.source_vocab, shape.target_vocab)
+  tokens = shape.source_length + shape.target_length
+  data = 4 * 2 * (shape.examples or 0) * tokens  # int32 ids, and the strings they come from.
+  dispatch = 4 * v["steps_per_dispatch"] * v["batch_size"] * tokens
+  h, dirs = v["model.hidden_size"], 2 if v["model.bidirectional"] else 1
+  width = (4 * h * dirs * (v["model.encoder_layers"] + v["model.decoder_layers"])
+           + shape.target_vocab)  # Floats a token keeps for the backward pass, logits included.
+  rows = max(2 * v["batch_size"], v["eval_batch_size"],
+             max(1, v["eval_batch_size"] // 4) * v["beam_size"])
+  return 16 * params + data + dispatch + 4 * rows * tokens * width
+
+
+def physical_memory() -> int:
+  """This machine's memory in bytes; a run's whole state passes through it at each checkpoint."""
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_memory(v, machine):
+  need, have = estimate_memory(v), machine.memory_bytes
+  if need <= have:
+    return
+  # Name the field that costs the most: the one whose smallest valid value saves the most.
+  rules = {**RULES, **TASK_RULES[v["task.name"]].fields}
+  smallest = {f: _bounds(r)[0] for f, r in rules.items() if r.kind is int and r.min is not None}
+  field = min(smallest, key=lambda f: estimate_memory({**v, f: smallest[f]}))
+  shape = TASK_RULES[v["task.name"]].shape(v)
+  params = estimate_parameters(v, shape.source_vocab, shape.target_vocab)
+  raise UserError(
+      f"config.{field}={v[field]} makes a run need about {_gigabytes(need)} (a model of "
+      f"{params:.3g} parameters with their gradients and Adam's moments, the data and a "
+      f"batch's activations), more than the {_gigabytes(have)} of memory a run gets")
+
+
+def _gigabytes(n) -> str:
+  return f"{n / 1e9:,.0f} GB" if n >= 1e10 else f"{n / 1e9:.2g} GB"
+
+
+CROSS_CHECKS = (_check_attention, _check_stop_at, _check_budget, _check_devices, _check_memory)
+
+
+def flatten(config, prefix: str = "") -> dict:
+  """{"model.hidden_size": 128, ...}: every leaf of a (nested) ConfigDict or dict."""
+  out = {}
+  for key, value in config.items():
+    if hasattr(value, "items"):
+      out |= flatten(value, f"{prefix}{key}.")
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def check(config, device_count: int, memory_bytes: float | None = None):
+  """Raises a UserError naming the first config value that cannot work; writes nothing.
+
+  Each field is checked against its rule (RULES, and TASK_RULES of its task), then the
+  rules that relate fields (CROSS_CHECKS) for a run on `device_count` devices with
+  `memory_bytes` of memory (default: this machine's), then the task's own checks, which look
+  at the disk last (a corpus path's existence).
+  """
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f"the config must be an ml_collections.ConfigDict, got a "
+                    f"{type(config).__name__}")
+  v = flatten(config)
+  name = v.get("task.name")
+  if name not in TASK_RULES:
+    raise UserError(f"config.task.name must be one of {', '.join(map(repr, TASK_RULES))}, "
+                    f"got {name!r}")
+  rules = {**RULES, **TASK_RULES[name].fields}
+  for field in v:
+    if field not in rules and field != "task.name":
+      raise UserError(f"unknown config field {field!r} (s2s/config.py has no rule for it)")
+  for field, rule in rules.items():
+    if field not in v:
+      raise UserError(f"config.{field} is missing (every {name} config has it)")
+    check_value(field, v[field], rule)
+  machine = Machine(device_count, physical_memory() if memory_bytes is None else memory_bytes)
+  for cross_check in CROSS_CHECKS:
+    cross_check(v, machine)
+  from s2s import dataset  # The task checks what only its code knows.
+  dataset.check_task(config.task)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config files.
+
+def returned_config(path: str, config):
+  """`config` as a config file's get_config returned it, if it is a ConfigDict."""
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise UserError(f"{path}: get_config() returned {type(config).__name__}, not an "
+                    f"ml_collections.ConfigDict")
+  return config
+
+
+def no_get_config(path: str) -> str:
+  return f"{path} defines no get_config function (it should return the config's ConfigDict)"
+
+
+def _exception_chain(error):
+  seen = []
+  while error is not None and error not in seen:
+    seen.append(error)
+    error = error.__cause__ or error.__context__
+  return seen
+
+
+def _same_file(a: str, b: str) -> bool:
+  return os.path.abspath(a) == os.path.abspath(b)
+
+
+def describe_load_error(path: str, error: BaseException) -> str | None:
+  """One line for an exception raised while loading config file `path` or running its
+  get_config: a UserError's own message, else `FILE line N: what went wrong` where the
+  file's code raised it; None if the exception did not come from the file."""
+  chain = _exception_chain(error)
+  for e in chain:
+    if isinstance(e, UserError):
+      return str(e)
+  for e in chain:
+    if isinstance(e, SyntaxError) and e.filename:  # Also in a module the file imports.
+      shown = path if _same_file(e.filename, path) else e.filename
+      return f"{shown} line {e.lineno}: {e.msg}"
+  for e in chain:
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if _same_file(f.filename, path)]
+    if frames:
+      text = " ".join(str(e).split())[:300]
+      return f"{path} line {frames[-1].lineno}: {type(e).__name__}: {text}"
+  if any(isinstance(e, AttributeError) and "get_config" in str(e) for e in chain):
+    return no_get_config(path)
+  return None
 
 
 def base_config() -> ml_collections.ConfigDict:

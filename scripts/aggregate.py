@@ -3,51 +3,109 @@
   python scripts/aggregate.py runs/ablation [--metric sequence_accuracy] \
       [--by reverse,bidirectional] [--thresholds 0.9,0.99] [--test_metrics bleu_beam5,chrf]
       [--out DIR] [--no_plots]
+  python scripts/aggregate.py runs/ablation --metric loss --thresholds 0.1,0.01
+
+Metric names, and whether lower is better, come from s2s.metrics.TABLE.
 
 Every run is read, finished or not; the `state` column marks pending, running and failed runs,
 and the markdown table counts them apart from the finished runs it averages.
 """
 
 import argparse
+import math
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from s2s import metrics as metrics_lib  # pylint: disable=wrong-import-position
 from s2s import results  # pylint: disable=wrong-import-position
 from s2s.errors import UserError, exit_on_user_error  # pylint: disable=wrong-import-position
 
-METRICS = ("sequence_accuracy", "token_accuracy", "padded_char_accuracy", "loss", "bleu", "chrf",
-           "exact_match")
+# Thresholds of a higher-is-better metric on a 0-1 scale when --thresholds is not given; no
+# default fits a loss, an error rate or a 0-100 score, so those report only the ones passed.
+DEFAULT_THRESHOLDS = "0.9,0.99"
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+  """argparse whose errors are a UserError (one `error:` line, exit 2), as all of s2s's are."""
+
+  def error(self, message):
+    raise UserError(message)
+
+
+def _names(flag, text):
+  names = [m.strip() for m in text.split(",") if m.strip()]
+  for name in names:
+    if not re.fullmatch(r"[\w.]+", name):
+      raise UserError(f"{flag} {text!r}: {name!r} is not a metric or field name")
+  return names
+
+
+def _check_reported(rows, metric, test_metrics):
+  """Names no finished run reports are typos, not missing results."""
+  done = [r for r in rows if r["state"] == "done"]
+  if not done:
+    return  # Nothing is final yet: no way to tell.
+  for flag, name in [("--metric", metric)] + [("--test_metrics", m) for m in test_metrics]:
+    if all(r[f"test_{name}"] is None for r in done):
+      raise UserError(f"{flag} {name}: none of the {len(done)} finished run(s) reports it "
+                      f"in its test evaluation")
 
 
 def main(argv):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = _ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("sweep_dir")
-  p.add_argument("--metric", default="sequence_accuracy", choices=METRICS)
+  p.add_argument("--metric", default="sequence_accuracy",
+                 help=f"Validation and test metric to tabulate: one of "
+                 f"{', '.join(metrics_lib.TABLE)}, or a beam-search one such as "
+                 f"sequence_accuracy_beam5 (default: %(default)s).")
   p.add_argument("--by", default="", help="Swept params to group by (default: all but seed).")
-  p.add_argument("--thresholds", default="0.9,0.99",
-                 help="Validation metric values whose first epoch, step and wall time to report.")
+  lower = ", ".join(n for n, m in metrics_lib.TABLE.items() if m.lower_is_better)
+  p.add_argument("--thresholds", default=None,
+                 help="Validation metric values whose first epoch, step and wall time to report. "
+                 "A run reaches a threshold at or above it, or at or below it for a metric where "
+                 f"lower is better ({lower}). Default: {DEFAULT_THRESHOLDS} for a 0-1 metric "
+                 "where higher is better (the accuracies), none for the others.")
   p.add_argument("--test_metrics", default="",
                  help="More test-split metrics to tabulate, e.g. bleu_beam5,chrf,chrf_beam5.")
   p.add_argument("--out", default="", help="Output directory (default: the sweep dir).")
   p.add_argument("--no_plots", action="store_true")
   args = p.parse_args(argv)
+  metric = metrics_lib.lookup(args.metric, "--metric")
+  if args.thresholds is None:
+    accuracy = not metric.lower_is_better and metric.scale == "0-1"
+    args.thresholds = DEFAULT_THRESHOLDS if accuracy else ""
   try:
     thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
   except ValueError:
     raise UserError(f"--thresholds {args.thresholds!r} is not a list of numbers") from None
-  by = [b.strip() for b in args.by.split(",") if b.strip()]
-  test_metrics = [m.strip() for m in args.test_metrics.split(",") if m.strip()]
+  if not all(math.isfinite(t) for t in thresholds):
+    raise UserError(f"--thresholds {args.thresholds!r}: every threshold must be a finite number")
+  by = _names("--by", args.by)
+  test_metrics = _names("--test_metrics", args.test_metrics)
+  for name in test_metrics:
+    metrics_lib.lookup(name, "--test_metrics")
+  if os.path.exists(args.sweep_dir) and not os.path.isdir(args.sweep_dir):
+    raise UserError(f"sweep directory {args.sweep_dir!r} is not a directory")
   rows, params, by_fields = results.collect(args.sweep_dir, args.metric, thresholds, by,
                                             test_metrics)
+  _check_reported(rows, args.metric, test_metrics)
   out = args.out or args.sweep_dir
-  os.makedirs(out, exist_ok=True)
-  results.write_csv(rows, os.path.join(out, "results.csv"))
   table = results.markdown(rows, by_fields, args.metric, thresholds, test_metrics)
-  with open(os.path.join(out, "results.md"), "w") as f:
-    f.write(table)
-  written = [] if args.no_plots else results.plot(rows, params, by_fields, args.metric, out)
+  try:
+    os.makedirs(out, exist_ok=True)
+    results.write_csv(rows, os.path.join(out, "results.csv"))
+    with open(os.path.join(out, "results.md"), "w") as f:
+      f.write(table)
+    written = [] if args.no_plots else results.plot(rows, params, by_fields, args.metric, out)
+  except OSError as e:
+    raise UserError(f"cannot write the results to --out {out!r}: "
+                    f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}") from None
+  except ImportError as e:
+    raise UserError(f"the plots need matplotlib ({e}): pip install matplotlib, or pass "
+                    f"--no_plots") from None
   print(table)
   states = {s: sum(r["state"] == s for r in rows) for s in ("done", "running", "pending",
                                                            "failed")}

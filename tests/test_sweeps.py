@@ -20,8 +20,9 @@ TINY_CONFIG = textwrap.dedent(f"""\
     from s2s.sweeps import axis, seeds, zip_
 
     SWEEPS = {{
-        # hidden_size=0 is invalid: that run fails, the others finish.
-        "tiny": zip_(axis("model.hidden_size", [16, 16, 16, 0]), seeds(4)),
+        # 6,000 questions of 2 digits do not exist (valid config, impossible data): that run
+        # fails when it starts, the others finish. (An invalid config stops the launch.)
+        "tiny": zip_(axis("task.num_examples", [1000, 1000, 1000, 6000]), seeds(4)),
         "two": zip_(axis("model.hidden_size", [16, 8]), seeds(2)),
         "one": [{{"model.hidden_size": 16}}],
         "typo": [{{"model.hiden_size": 16}}, {{"model.hidden_size": 8}}],
@@ -106,11 +107,11 @@ def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_
   result = launch(tiny_config, "tiny", workdir, data_dir, "--parallel=2")
   assert result.returncode == 1, result.stdout + result.stderr
   assert "3 of 4 run(s) finished; 1 failed:" in result.stdout, result.stdout
-  assert "hidden_size=0,seed=3: error: config.model.hidden_size must be positive" in result.stdout
-  done = ["hidden_size=16,seed=0", "hidden_size=16,seed=1", "hidden_size=16,seed=2"]
+  assert "num_examples=6000,seed=3: error: could only draw 5050 distinct questions" in result.stdout
+  done = ["num_examples=1000,seed=0", "num_examples=1000,seed=1", "num_examples=1000,seed=2"]
   for name in done:
     assert sweeps.run_state(os.path.join(workdir, name)) == ("done", "")
-  assert sweeps.run_state(os.path.join(workdir, "hidden_size=0,seed=3"))[0] == "failed"
+  assert sweeps.run_state(os.path.join(workdir, "num_examples=6000,seed=3"))[0] == "failed"
 
   status = launch(tiny_config, "tiny", workdir, data_dir, "--status")
   assert status.returncode == 1 and "3 done" in status.stdout and "1 failed" in status.stdout
@@ -121,17 +122,17 @@ def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_
   with open(os.path.join(out, "results.csv")) as f:
     rows = {r["run"]: r for r in csv.DictReader(f)}
   assert {rows[n]["state"] for n in done} == {"done"}
-  assert rows["hidden_size=0,seed=3"]["state"] == "failed"
-  assert "hidden_size must be positive" in rows["hidden_size=0,seed=3"]["detail"]
-  assert rows["hidden_size=16,seed=0"]["model.hidden_size"] == "16"
-  assert 0 <= float(rows["hidden_size=16,seed=0"]["test_sequence_accuracy"]) <= 1
-  test_loss = [e["loss"] for e in read_metrics(os.path.join(workdir, "hidden_size=16,seed=0"))
+  assert rows["num_examples=6000,seed=3"]["state"] == "failed"
+  assert "distinct questions" in rows["num_examples=6000,seed=3"]["detail"]
+  assert rows["num_examples=1000,seed=0"]["task.num_examples"] == "1000"
+  assert 0 <= float(rows["num_examples=1000,seed=0"]["test_sequence_accuracy"]) <= 1
+  test_loss = [e["loss"] for e in read_metrics(os.path.join(workdir, "num_examples=1000,seed=0"))
                if e["split"] == "test"]
-  assert float(rows["hidden_size=16,seed=0"]["test_loss"]) == pytest.approx(test_loss[-1])
+  assert float(rows["num_examples=1000,seed=0"]["test_loss"]) == pytest.approx(test_loss[-1])
   table = open(os.path.join(out, "results.md")).read()
-  assert "| 16 | 3 | - |" in table and "hidden_size=0,seed=3 (failed)" in table
+  assert "| 1000 | 3 | - |" in table and "num_examples=6000,seed=3 (failed)" in table
   assert "| test_sequence_accuracy | test_loss |" in table
-  for png in ("learning_curves.png", "sequence_accuracy_vs_model.hidden_size.png"):
+  for png in ("learning_curves.png", "sequence_accuracy_vs_task.num_examples.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000
   assert not os.path.exists(os.path.join(out, "sequence_accuracy_vs_seed.png"))
 
@@ -139,7 +140,7 @@ def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_
   again = launch(tiny_config, "tiny", workdir, data_dir)
   assert again.returncode == 1
   assert "3 done (skipped)" in again.stdout and "1 to run" in again.stdout, again.stdout
-  assert "start hidden_size=0,seed=3" in again.stdout
+  assert "start num_examples=6000,seed=3" in again.stdout
   assert not any(f"start {n}" in again.stdout for n in done)
   assert mtimes == {n: os.path.getmtime(os.path.join(workdir, n, "metrics.jsonl")) for n in done}
 
