@@ -20,6 +20,7 @@ from s2s.errors import UserError
 OPERATORS = "+-*"
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2}
 _COMMUTATIVE = {"+", "*"}
+_DIGITS = "0123456789"  # Not str.isdigit, which accepts other scripts' digits too.
 
 Tree = Union[int, tuple]  # int | (op, Tree, Tree)
 
@@ -88,6 +89,14 @@ def render(tree: Tree, parentheses: bool) -> str:
   return side(left) + op + side(right)
 
 
+class ParseError(ValueError):
+  """A string that is not an expression: `reason` says what is wrong at `position`."""
+
+  def __init__(self, text: str, position: int, reason: str):
+    super().__init__(f"{reason} at position {position} of {text!r}")
+    self.position, self.reason = position, reason
+
+
 def parse(text: str) -> Tree:
   """The tree of a question string (standard precedence, left associative)."""
   pos = 0
@@ -101,14 +110,14 @@ def parse(text: str) -> Tree:
       pos += 1
       tree = expression(0)
       if peek() != ")":
-        raise ValueError(f"missing ')' in {text!r}")
+        raise ParseError(text, pos, "missing ')'")
       pos += 1
       return tree
     start = pos
-    while peek().isdigit():
+    while pos < len(text) and text[pos] in _DIGITS:
       pos += 1
     if start == pos:
-      raise ValueError(f"expected a number at position {start} of {text!r}")
+      raise ParseError(text, start, "expected a number")
     return int(text[start:pos])
 
   def expression(min_precedence):
@@ -122,7 +131,54 @@ def parse(text: str) -> Tree:
 
   tree = expression(0)
   if pos != len(text):
-    raise ValueError(f"unexpected {text[pos]!r} at position {pos} of {text!r}")
+    raise ParseError(text, pos, f"unexpected {text[pos]!r}")
+  return tree
+
+
+def _leaves(tree: Tree) -> int:
+  return 1 if isinstance(tree, int) else _leaves(tree[1]) + _leaves(tree[2])
+
+
+def check_question(text: str, task: ArithmeticTask, max_length: int | None = None) -> Tree:
+  """The tree of `text` if `task` could have generated it, operands of any length aside
+  (a model may be asked longer operands than it was trained on, up to `max_length`
+  characters in all); else a UserError naming the query and what is wrong.
+
+  A question of the task is exactly what `render` writes for one of its trees: num_terms
+  operands without sign or leading zeros, only the task's operators, and with parentheses
+  every compound operand bracketed (and nothing else), without them no bracket at all.
+  """
+  def refuse(why):
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return UserError(f"the query {shown!r} is not a question of this task: {why}")
+
+  for c in text:
+    if c in OPERATORS and c not in task.ops:
+      raise refuse(f"it uses the operator {c!r}, and the task's questions use only "
+                   f"{task.ops!r}")
+    if c in "()" and not task.parentheses:
+      raise refuse("it has parentheses, and the task's questions have none")
+    if c not in _DIGITS and c not in OPERATORS and c not in "()":
+      raise refuse(f"it contains {c!r}, which no question of the task contains")
+  if max_length is not None and len(text) > max_length:
+    raise refuse(f"it has {len(text)} characters, more than the {max_length} this model was "
+                 f"built for")
+  try:
+    tree = parse(text)
+  except ParseError as e:
+    if e.position == len(text):
+      where = "the end"
+    elif repr(text[e.position]) in e.reason:  # "unexpected ')'"
+      where = f"character {e.position + 1}"
+    else:
+      where = f"character {e.position + 1} ({text[e.position]!r})"
+    raise refuse(f"{e.reason} at {where}") from None
+  if _leaves(tree) != task.num_terms:
+    raise refuse(f"it has {_leaves(tree)} operand{'s' if _leaves(tree) > 1 else ''}, and the "
+                 f"task's questions have {task.num_terms}")
+  written = render(tree, task.parentheses)
+  if written != text:
+    raise refuse(f"the task writes this question as {written!r}")
   return tree
 
 

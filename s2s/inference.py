@@ -4,6 +4,8 @@
 evaluation and s2s.predict both decode through it.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,8 +73,14 @@ def decode_all(decode_fn, params, inputs, lengths, batch_size: int) -> np.ndarra
 
 def attention_weights(model, params, inputs, lengths, target_length: int):
   """Greedy predictions [B, T] and the attention weights [B, T, L] that produced them."""
+  ids, weights = _attention_weights(model, params, inputs, lengths, target_length)
+  return np.asarray(ids), np.asarray(weights)
+
+
+# Jitted: run op by op, the decoder's scan alone compiles a dozen small programs (seconds).
+@functools.partial(jax.jit, static_argnames=("model", "target_length"))
+def _attention_weights(model, params, inputs, lengths, target_length):
   targets = jnp.zeros((inputs.shape[0], target_length), jnp.int32)
   logits, weights = model.apply({"params": params}, inputs, lengths, targets, greedy=True,
                                 return_attention=True)
-  ids = metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32))
-  return np.asarray(ids), np.asarray(weights)
+  return metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32)), weights

@@ -12,8 +12,13 @@ import grain
 import jax
 import numpy as np
 
+from s2s import arithmetic
 from s2s import vocab as vocab_lib
 from s2s.errors import UserError
+
+# How the specials show in attention plots: sentencepiece's names, as translation shows them.
+_SPECIAL_PIECES = {vocab_lib.PAD: "<pad>", vocab_lib.BOS: "<s>", vocab_lib.EOS: "</s>",
+                   vocab_lib.UNK: "<unk>"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +28,34 @@ class Encoder:
   query_length: int
   target_length: int
   reverse: bool
+  task: arithmetic.ArithmeticTask | None = None  # The questions' grammar, for check_query.
 
   def encode_query(self, query: str) -> tuple[np.ndarray, int]:
     return _query_arrays(self.vocab.encode(query), query, self.query_length, self.reverse,
                          "characters")
+
+  def check_query(self, query: str) -> None:
+    """Raises a UserError naming `query` unless it is a question of the task (operands may
+    be longer than in training, up to the query length); see arithmetic.check_question.
+    Without `task`, only its characters and length are checked."""
+    if self.task is not None:
+      arithmetic.check_question(query, self.task, self.query_length)
+    self.encode_query(query)
+
+  def source_pieces(self, ids) -> list[str]:
+    """Each id of an encoded query as its character, in the order fed (for attention plots)."""
+    return [self._piece(i) for i in np.asarray(ids).tolist()]
+
+  def target_pieces(self, ids) -> list[str]:
+    """Each predicted id as its character, up to and including EOS ("</s>")."""
+    ids = np.asarray(ids).tolist()
+    ids = ids[:ids.index(vocab_lib.EOS) + 1] if vocab_lib.EOS in ids else ids
+    return [self._piece(i) for i in ids]
+
+  def _piece(self, i: int) -> str:
+    if i < len(vocab_lib.SPECIALS):
+      return _SPECIAL_PIECES[i]
+    return self.vocab.chars[i - len(vocab_lib.SPECIALS)]
 
   def texts(self, example) -> tuple[str, str]:
     return _text(example["query"]), _text(example["answer"])
@@ -69,6 +98,11 @@ class TextEncoder:
 
   def normalize(self, query: str) -> str:
     return query.strip()
+
+  def check_query(self, query: str) -> None:
+    """Any sentence is a question of translation: raises a UserError only for an empty or
+    too long one."""
+    self.encode_query(query)
 
   def decode(self, ids) -> str:
     return self.target_tokenizer.decode(ids)

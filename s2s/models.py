@@ -21,6 +21,10 @@ For `encoder_decoder`, a decoder layer's initial state is a learned linear map
 of the concatenated forward and backward final states of its encoder layer.
 Encoder layers are matched to decoder layers from the top: the top decoder
 layer starts from the top encoder layer; extra decoder layers start from zeros.
+
+Dropout (training only) draws each example's mask from the dropout rng and the example's
+`example_ids` entry, int32 [batch]: its row in the global batch (default: its row here).
+A global batch split over devices thus gets the masks it would get on one device.
 """
 
 import functools
@@ -39,6 +43,26 @@ def make_cell(kind: str, size: int, name: str):
 def carry_output(kind: str, carry):
   """The output h held in a cell's carry ((c, h) for an LSTM, h for a GRU)."""
   return carry[1] if kind == "lstm" else carry
+
+
+class Dropout(nn.Module):
+  """nn.Dropout whose mask for row b is drawn from fold_in(dropout rng, example_ids[b]): a
+  function of the example (and of the rng, so of the step and the time step in a scan),
+  not of the batch or device the row is in. Rate 0 returns x, as nn.Dropout does."""
+  rate: float
+
+  @nn.compact
+  def __call__(self, x, example_ids, deterministic: bool):
+    """x: float [B, ...]; example_ids: int32 [B] or None (= arange(B))."""
+    if self.rate == 0.0 or deterministic:
+      return x
+    if example_ids is None:
+      example_ids = jnp.arange(x.shape[0], dtype=jnp.int32)
+    rng = self.make_rng("dropout")
+    keep = 1.0 - self.rate
+    masks = jax.vmap(lambda i: jax.random.bernoulli(jax.random.fold_in(rng, i), keep,
+                                                    x.shape[1:]))(example_ids)
+    return jnp.where(masks, x / keep, jnp.zeros_like(x))
 
 
 class TokenInput(nn.Module):
@@ -62,7 +86,7 @@ class Encoder(nn.Module):
   dropout: float
 
   @nn.compact
-  def __call__(self, x, lengths, train: bool):
+  def __call__(self, x, lengths, train: bool, example_ids=None):
     finals = []
     for i in range(self.num_layers):
       carry, y = nn.RNN(make_cell(self.cell, self.hidden_size, f"forward_{i}"),
@@ -73,7 +97,7 @@ class Encoder(nn.Module):
             reverse=True, keep_order=True)(x, seq_lengths=lengths)
         carry, y = (carry, back_carry), jnp.concatenate([y, back_y], axis=-1)
       finals.append(carry)
-      x = nn.Dropout(self.dropout, deterministic=not train)(y)
+      x = Dropout(self.dropout)(y, example_ids, deterministic=not train)
     return x, finals
 
 
@@ -89,11 +113,12 @@ class RepeatModel(nn.Module):
   embed_dim: int = 0
 
   @nn.compact
-  def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False):
+  def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False,
+               example_ids=None):
     del greedy  # The repeat model never reads its own predictions.
     x = TokenInput(self.vocab_size, self.embed_dim)(inputs)
     _, finals = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
-                        self.dropout)(x, input_lengths, train)
+                        self.dropout)(x, input_lengths, train, example_ids)
     last = finals[-1]
     if self.bidirectional:
       summary = jnp.concatenate([carry_output(self.cell, c) for c in last], axis=-1)
@@ -102,7 +127,7 @@ class RepeatModel(nn.Module):
     y = jnp.repeat(summary[:, None, :], targets.shape[1], axis=1)
     for i in range(self.decoder_layers):
       y = nn.RNN(make_cell(self.cell, self.hidden_size, f"decoder_{i}"))(y)
-      y = nn.Dropout(self.dropout, deterministic=not train)(y)
+      y = Dropout(self.dropout)(y, example_ids, deterministic=not train)
     return nn.Dense(self.vocab_size, name="logits")(y)
 
 
@@ -130,7 +155,7 @@ class Decoder(nn.Module):
     self.token_input = TokenInput(self.vocab_size, self.embed_dim)
     self.cells = [make_cell(self.cell, self.hidden_size, f"cell_{i}")
                   for i in range(self.num_layers)]
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = Dropout(self.dropout)
     size = self.attention_size or self.hidden_size
     if self.attention == "bahdanau":
       self.key_proj = nn.Dense(size, use_bias=False)  # U
@@ -154,7 +179,7 @@ class Decoder(nn.Module):
     weights = jax.nn.softmax(scores, axis=-1)
     return jnp.einsum("bl,blh->bh", weights, memory), weights
 
-  def __call__(self, carry, token, memory, keys, mask, train: bool = False):
+  def __call__(self, carry, token, memory, keys, mask, train: bool = False, example_ids=None):
     """-> (new carry, logits [B, V], attention weights [B, L] (zeros without attention))."""
     states, feed = carry
     x = self.token_input(token)
@@ -167,22 +192,23 @@ class Decoder(nn.Module):
     new_states = []
     for cell, state in zip(self.cells, states):
       state, x = cell(state, x)
-      x = self.drop(x, deterministic=not train)
+      x = self.drop(x, example_ids, deterministic=not train)
       new_states.append(state)
     if self.attention == "bahdanau":
       x = jnp.concatenate([x, context], -1)
     elif self.attention == "luong":
       context, weights = self.attend(x, keys, memory, mask)
       x = feed = jnp.tanh(self.combine(jnp.concatenate([context, x], -1)))
-      x = self.drop(x, deterministic=not train)
+      x = self.drop(x, example_ids, deterministic=not train)
     return (tuple(new_states), feed), self.logits(x), weights
 
 
-def _decode_body(decoder, carry, token, memory, keys, mask, *, teacher_force, train):
+def _decode_body(decoder, carry, token, memory, keys, mask, example_ids, *, teacher_force,
+                 train):
   """A scan step: feed the target token (teacher forcing) or the previous prediction."""
   carry, previous = carry
   carry, logits, weights = decoder(carry, token if teacher_force else previous, memory, keys,
-                                   mask, train)
+                                   mask, train, example_ids)
   return (carry, jnp.argmax(logits, -1).astype(jnp.int32)), (logits, weights)
 
 
@@ -217,9 +243,9 @@ class EncoderDecoder(nn.Module):
           for i in range(self.encoder_layers - min(self.encoder_layers, self.decoder_layers),
                          self.encoder_layers) for part in parts}
 
-  def encode(self, inputs, input_lengths, train: bool = False):
+  def encode(self, inputs, input_lengths, train: bool = False, example_ids=None):
     """-> (decoder carry, memory [B, L, H or 2H], keys, mask [B, L])."""
-    memory, finals = self.encoder(self.source_input(inputs), input_lengths, train)
+    memory, finals = self.encoder(self.source_input(inputs), input_lengths, train, example_ids)
     mask = jnp.arange(inputs.shape[1])[None, :] < input_lengths[:, None]
     feed = jnp.zeros((inputs.shape[0], self.hidden_size), jnp.float32)
     return ((self.initial_states(finals, inputs.shape[0]), feed), memory,
@@ -230,15 +256,18 @@ class EncoderDecoder(nn.Module):
     return self.decoder(carry, token, memory, keys, mask, False)
 
   def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False,
-               return_attention=False):
-    carry, memory, keys, mask = self.encode(inputs, input_lengths, train)
+               return_attention=False, example_ids=None):
+    if example_ids is None:
+      example_ids = jnp.arange(inputs.shape[0], dtype=jnp.int32)
+    carry, memory, keys, mask = self.encode(inputs, input_lengths, train, example_ids)
     bos = jnp.full((inputs.shape[0], 1), vocab_lib.BOS, jnp.int32)
     decoder_inputs = jnp.concatenate([bos, targets[:, :-1]], axis=1)
     scan = nn.scan(functools.partial(_decode_body, teacher_force=not greedy, train=train),
                    variable_broadcast="params", split_rngs={"params": False, "dropout": True},
-                   in_axes=(1, nn.broadcast, nn.broadcast, nn.broadcast), out_axes=1)
+                   in_axes=(1, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
+                   out_axes=1)
     _, (logits, weights) = scan(self.decoder, (carry, bos[:, 0]), decoder_inputs, memory, keys,
-                                mask)
+                                mask, example_ids)
     return (logits, weights) if return_attention else logits
 
   def initial_states(self, finals, batch):
