@@ -1,19 +1,119 @@
-"""Loss and accuracy as sums over a batch, so devices and batches add up exactly.
+"""What s2s reports: one table of metrics, and the sums behind them.
 
-Every function takes
+`TABLE` names every metric an evaluation may report: how it is computed, its scale, and whether
+lower is better. Everything that reads a metric by name -- `config.stop_at`, s2s.results,
+scripts/aggregate.py, the launcher's status -- looks it up here (`lookup`, `lower_is_better`),
+so an unknown name fails where it is read and an error rate is never ranked as an accuracy.
+Beam-search evaluations report the same metrics suffixed `_beam{K}` (`bleu_beam5`); the suffix
+keeps the direction of the metric it decorates. A task declares which of these its
+validation reports (config.TASK_RULES[...].metrics).
+
+The functions that compute them take
   targets: int32 [B, T]  answer ids + EOS, PAD-padded
   weights: float32 [B]   1 for a real example, 0 for an example that only pads a batch
-and returns scalar sums; `summarize` turns accumulated sums into the reported means.
+and return scalar sums; `summarize` turns accumulated sums into the reported means.
 """
+
+import dataclasses
+import operator
+import re
 
 import jax.numpy as jnp
 import optax
 
 from s2s import vocab as vocab_lib
+from s2s.errors import UserError
 
-# What an evaluation reports (translation adds its text metrics); `config.stop_at` names one.
-EVAL_METRICS = ("loss", "token_accuracy", "sequence_accuracy", "padded_char_accuracy",
-                "bleu", "chrf", "exact_match")
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """What one reported number means."""
+  lower_is_better: bool
+  scale: str  # "0-1", "0-100", or the unit of an unbounded value.
+  computed_by: str  # The function here that reports it; "" = declared for a task to come.
+  description: str
+
+
+TABLE = {
+    "loss": Metric(True, "nats per token", "summarize",
+                   "Cross-entropy of the teacher-forced decoder, averaged over real target "
+                   "tokens (answer characters + EOS; padding never counts)."),
+    "token_accuracy": Metric(False, "0-1", "summarize",
+                             "Fraction of real target positions (answer + EOS) predicted right."),
+    "sequence_accuracy": Metric(False, "0-1", "summarize",
+                                "Fraction of examples whose every real target position is "
+                                "right: the decoded answer is exactly the target."),
+    "padded_char_accuracy": Metric(False, "0-1", "summarize",
+                                   "Fraction of all target positions right, padding included "
+                                   "(the Keras addition_rnn metric; inflated by padding)."),
+    "bleu": Metric(False, "0-100", "text_metrics",
+                   "Corpus BLEU of detokenized hypotheses against one reference each "
+                   "(sacrebleu defaults, 13a tokenization)."),
+    "chrf": Metric(False, "0-100", "text_metrics",
+                   "Corpus chrF of detokenized hypotheses against one reference each "
+                   "(sacrebleu defaults)."),
+    "exact_match": Metric(False, "0-1", "text_metrics",
+                          "Fraction of detokenized hypotheses equal to their reference."),
+    "cer": Metric(True, "0-1", "",
+                  "Character error rate: character edit distance (substitutions + insertions + "
+                  "deletions) over reference characters, summed over the corpus; can exceed 1."),
+    "wer": Metric(True, "0-1", "",
+                  "Word error rate: word edit distance over reference words, summed over the "
+                  "corpus; can exceed 1."),
+}
+
+# What an evaluation can report today (cer and wer wait for a task that computes them).
+EVAL_METRICS = tuple(name for name, metric in TABLE.items() if metric.computed_by)
+
+# What a one-line status shows when a run reports it.
+HEADLINE = "sequence_accuracy"
+
+_BEAM_SUFFIX = re.compile(r"_beam\d+$")
+_OPS = {"<=": operator.le, ">=": operator.ge}
+
+
+def find(name: str):
+  """The Metric of `name` (`bleu`, or the beam-search `bleu_beam5`), or None if unknown."""
+  return TABLE.get(_BEAM_SUFFIX.sub("", name))
+
+
+def lookup(name: str, where: str = "") -> Metric:
+  """The Metric of `name`; an unknown name is a UserError that names `where` it came from
+  (a flag or config field, e.g. "--metric")."""
+  metric = find(name)
+  if metric is None:
+    raise UserError(f"{where + ' ' if where else ''}{name!r} is not a metric; metrics are "
+                    f"{', '.join(TABLE)} (beam-search results add _beam{{K}}, e.g. bleu_beam5)")
+  return metric
+
+
+def lower_is_better(name: str, where: str = "") -> bool:
+  """Whether a smaller value of metric `name` is better (loss, error rates)."""
+  return lookup(name, where).lower_is_better
+
+
+def better_op(name: str) -> str:
+  """How a value of metric `name` reaches a threshold: "<=" if lower is better, else ">="
+  (the comparisons `config.stop_at` accepts)."""
+  return "<=" if lower_is_better(name) else ">="
+
+
+def reaches(value: float, op: str, threshold: float) -> bool:
+  """`value op threshold`, op being "<=" or ">="."""
+  return _OPS[op](value, threshold)
+
+
+def best(name: str, values):
+  """The best of `values` of metric `name`: the least if lower is better, else the greatest."""
+  return (min if lower_is_better(name) else max)(values)
+
+
+def headline(event: dict):
+  """The metric a one-line status shows for an evaluation `event`: HEADLINE if reported, else
+  the first metric the event holds; None if it holds none."""
+  if HEADLINE in event:
+    return HEADLINE
+  return next((k for k in event if find(k) is not None), None)
 
 
 def loss_sums(logits, targets, weights):

@@ -7,6 +7,7 @@ import os
 import statistics
 import textwrap
 
+from s2s import metrics as metrics_lib
 from s2s import reporting
 from s2s import sweeps
 from s2s.errors import UserError
@@ -26,7 +27,12 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 
 def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
-  """Final and best metrics, progress, and when validation `metric` first reached each threshold."""
+  """Final and best metrics, progress, and when validation `metric` first reached each threshold.
+
+  Best and reaching follow the metric's direction (metrics.TABLE): for a lower-is-better metric
+  such as loss or wer, best is the least value and a threshold is reached at or below it.
+  """
+  op = metrics_lib.better_op(metric)
   state, detail = sweeps.run_state(run["dir"])
   events = reporting.read_metrics(run["dir"])
   elapsed = [e["elapsed_s"] for e in events]  # Summed over resumed attempts.
@@ -35,10 +41,9 @@ def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
          "epochs": round(events[-1]["epoch"], 3) if events else 0,
          "wall_s": round(elapsed[-1], 1) if events else 0}
   val = [(e, t) for e, t in zip(events, elapsed) if e["split"] == "validation" and metric in e]
-  higher_is_better = metric != "loss"
   row[f"final_validation_{metric}"] = val[-1][0][metric] if val else None
   values = [e[metric] for e, _ in val]
-  row[f"best_validation_{metric}"] = (max if higher_is_better else min)(values) if values else None
+  row[f"best_validation_{metric}"] = metrics_lib.best(metric, values) if values else None
   for split in reporting.FINAL_SPLITS:
     final = [e for e in events if e["split"] == split and metric in e]
     if final or split == "test":
@@ -47,8 +52,7 @@ def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
   for name in test_metrics:  # E.g. beam-search metrics, which only the final evaluation has.
     row[f"test_{name}"] = test[-1].get(name) if test else None
   for threshold in thresholds:
-    hit = next(((e, t) for e, t in val if (e[metric] >= threshold if higher_is_better
-                                           else e[metric] <= threshold)), None)
+    hit = next(((e, t) for e, t in val if metrics_lib.reaches(e[metric], op, threshold)), None)
     tag = f"{threshold:g}"
     row[f"epochs_to_{tag}"] = round(hit[0]["epoch"], 3) if hit else None
     row[f"steps_to_{tag}"] = hit[0]["step"] if hit else None
@@ -86,17 +90,27 @@ def _resolve_by(by, params):
 
 def collect(sweep_dir: str, metric: str, thresholds, by=None, test_metrics=()):
   """(rows, params, group fields) of every run in a sweep dir, partial and failed ones included."""
-  runs = sweeps.read_sweep_dir(sweep_dir)
+  try:
+    runs = sweeps.read_sweep_dir(sweep_dir)
+  except (KeyError, TypeError) as e:
+    raise UserError(f"{os.path.join(sweep_dir, sweeps.SWEEP_FILE)} is not the record of a "
+                    f"sweep ({type(e).__name__}: {e}); move it away to read the run "
+                    f"directories instead") from None
   if not runs:
     raise UserError(f"{sweep_dir!r} holds no runs (no {sweeps.SWEEP_FILE} and no run "
                     f"directories with a config.json)")
-  configs = [flatten(sweeps.read_json(os.path.join(r["dir"], "config.json"), {})) for r in runs]
+  configs = [sweeps.read_json(os.path.join(r["dir"], "config.json"), {}) for r in runs]
+  configs = [flatten(c) if isinstance(c, dict) else {} for c in configs]  # Unreadable: none.
   params = swept_params(runs, configs)
   by_fields = _resolve_by(by, params) if by else [p for p in params if p != "seed"]
   rows = []
   for run, config in zip(runs, configs):
     row = {p: _value(p, run, config) for p in params}
-    row |= summarize_run(run, metric, thresholds, test_metrics)
+    try:
+      row |= summarize_run(run, metric, thresholds, test_metrics)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # A file not as a run writes it.
+      raise UserError(f"cannot read the results of run {run['name']} in {run['dir']}: "
+                      f"{type(e).__name__}: {' '.join(str(e).split())}") from None
     rows.append(row)
   return rows, params, by_fields
 

@@ -12,6 +12,7 @@ without entering run names (e.g. `--set data_dir=/data/tfds`).
 
 import argparse
 import concurrent.futures
+import math
 import os
 import queue
 import shutil
@@ -21,12 +22,26 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from s2s import config as config_lib  # pylint: disable=wrong-import-position
+from s2s import reporting  # pylint: disable=wrong-import-position
 from s2s import sweeps  # pylint: disable=wrong-import-position
 from s2s.errors import UserError, exit_on_user_error  # pylint: disable=wrong-import-position
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+  """argparse whose errors are a UserError (one `error:` line, exit 2), as all of s2s's are."""
+
+  def error(self, message):
+    raise UserError(message)
+
+
+# Launcher flags that count something: the least each may be.
+_MINIMUM = {"parallel": 0, "time": 1, "cpus_per_task": 1, "gpus_per_task": 0, "mem_gb": 0,
+            "nodes": 1, "tasks_per_node": 1}
+
+
 def parse_args(argv):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = _ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--config", required=True, help="Config file, optionally with :arguments.")
   p.add_argument("--sweep", required=True, help="Name of a sweep in the config's SWEEPS.")
   p.add_argument("--workdir", required=True, help="Sweep directory: one subdirectory per run.")
@@ -50,7 +65,12 @@ def parse_args(argv):
   slurm.add_argument("--tasks_per_node", type=int, default=1)
   slurm.add_argument("--account", default="")
   slurm.add_argument("--wait", action="store_true", help="Block until the array finishes.")
-  return p.parse_args(argv)
+  args = p.parse_args(argv)
+  for name, least in _MINIMUM.items():
+    value = getattr(args, name)
+    if not (math.isfinite(value) and value >= least):
+      raise UserError(f"--{name} must be a number >= {least}, got {value}")
+  return args
 
 
 def _parse_set(items):
@@ -85,20 +105,31 @@ def _typed_common(config_arg, common):
       else:
         typed[field] = type(old)(text)
     except ValueError:
-      raise UserError(f"--set {field}={text!r}: not a valid {type(old).__name__}") from None
+      raise UserError(f"--set {field}={text}: {config_lib.type_error(field, text)}") from None
   return typed
 
 
 def plan(args):
-  """The runs of the sweep: [{name, dir, overrides, config}], checked before anything runs."""
+  """The runs of the sweep: [{name, dir, overrides, config}], checked before anything runs.
+
+  Every run's config must pass config_lib.check, so that one bad value stops the launch
+  before any run starts. The launcher counts 1 device: it may not be where the runs train
+  (SLURM), and asking JAX would claim the accelerators its local runs need; each run checks
+  its batch sizes against its own devices when it starts. SLURM runs get --mem_gb of memory
+  (unknown if 0: the partition's default), local runs this machine's.
+  """
   runs = sweeps.load_sweep(args.config, args.sweep)
   common = _typed_common(args.config, _parse_set(args.set))
   names = sweeps.run_names(runs)
+  memory = None  # This machine's.
+  if args.backend == "slurm":
+    memory = args.mem_gb * 1e9 if args.mem_gb else math.inf
   planned = []
   for name, overrides in zip(names, runs):
     full = {**overrides, **common}
     try:
       config = sweeps.resolve_config(args.config, full)
+      config_lib.check(config, device_count=1, memory_bytes=memory)
     except UserError as e:
       raise UserError(f"run {name} of sweep {args.sweep!r}: {e}") from None
     planned.append({"name": name, "dir": os.path.join(args.workdir, name),
@@ -114,15 +145,22 @@ def record_sweep(args, planned, common):
 
 
 def print_status(planned):
+  """A line per run: its state, epoch, and its last validation's headline metric
+  (metrics.headline), named, and marked where lower is better."""
+  from s2s import metrics as metrics_lib  # pylint: disable=import-outside-toplevel
   rows = []
   for run in planned:
     state, detail = sweeps.run_state(run["dir"])
-    metrics = sweeps.reporting.read_metrics(run["dir"])
-    val = [e for e in metrics if e.get("split") == "validation"]
-    epoch = f"{metrics[-1]['epoch']:.2f}" if metrics else "-"
-    acc = f"{val[-1]['sequence_accuracy']:.4f}" if val else "-"
-    rows.append((run["name"], state, epoch, acc, detail))
-  header = ("run", "state", "epoch", "val sequence_accuracy", "detail")
+    events = reporting.read_metrics(run["dir"])
+    val = [e for e in events if e.get("split") == "validation"]
+    epoch = f"{events[-1]['epoch']:.2f}" if events else "-"
+    name = metrics_lib.headline(val[-1]) if val else None
+    shown = "-"
+    if name:
+      lower = " (lower is better)" if metrics_lib.lower_is_better(name) else ""
+      shown = f"{name} {val[-1][name]:.4f}{lower}"
+    rows.append((run["name"], state, epoch, shown, detail))
+  header = ("run", "state", "epoch", "validation", "detail")
   widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
   for row in [header] + rows:
     print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
