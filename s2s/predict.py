@@ -9,7 +9,6 @@ Prints one line per query: the query, a tab, the answer (greedy unless --beam or
 --temperature says otherwise; encoder_decoder models only for those two).
 """
 
-import json
 import os
 import sys
 
@@ -24,6 +23,7 @@ from s2s import checkpoints
 from s2s import inference
 from s2s import reporting
 from s2s import train
+from s2s import workdir as workdir_lib
 from s2s.errors import UserError, exit_on_user_error
 
 
@@ -32,11 +32,7 @@ class Predictor:
 
   def __init__(self, workdir: str, *, beam: int = 1, alpha: float = 0.6,
                temperature: float = 0.0, seed: int = 0):
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-      raise UserError(f"workdir {workdir!r} holds no config.json: train a model there first")
-    with open(path) as f:
-      self.config = ml_collections.ConfigDict(json.load(f))
+    self.config = ml_collections.ConfigDict(workdir_lib.read_config(workdir))
     if beam < 1:
       raise UserError(f"--beam must be at least 1, got {beam}")
     if temperature < 0:
@@ -53,7 +49,12 @@ class Predictor:
     self._rng = jax.random.PRNGKey(seed)
 
   def _encode(self, queries):
-    encoded = [self.encoder.encode_query(self.encoder.normalize(q)) for q in queries]
+    """Queries that are questions of the task -> (ids [B, L], lengths [B]); any other query is
+    refused (a UserError naming it) rather than answered."""
+    queries = [self.encoder.normalize(q) for q in queries]
+    for query in queries:
+      self.encoder.check_query(query)
+    encoded = [self.encoder.encode_query(q) for q in queries]
     return (np.stack([ids for ids, _ in encoded]),
             np.array([n for _, n in encoded], np.int32))
 
@@ -91,7 +92,17 @@ def define_flags():
                       "Attention models: write a heatmap per query (greedy) to this directory.")
 
 
+def check_workdir(workdir):
+  if not workdir:
+    raise UserError("--workdir is required: the directory s2s.train wrote")
+  if not os.path.exists(workdir):
+    raise UserError(f"--workdir {workdir!r} does not exist")
+  if not os.path.isdir(workdir):
+    raise UserError(f"--workdir {workdir!r} is not a directory")
+
+
 def predict(workdir, queries):
+  check_workdir(workdir)  # Before reading stdin, which could wait for ever.
   if not queries:
     queries = [line.rstrip("\n") for line in sys.stdin if line.strip()]
   if not queries:
@@ -99,8 +110,6 @@ def predict(workdir, queries):
   for query in queries:
     if not query.strip():
       raise UserError("a query is empty")
-  if not workdir or not os.path.isdir(workdir):
-    raise UserError(f"workdir {workdir!r} does not exist")
   predictor = Predictor(workdir, beam=FLAGS.beam, alpha=FLAGS.alpha,
                         temperature=FLAGS.temperature, seed=FLAGS.seed)
   for query, answer in zip(queries, predictor(queries)):
@@ -112,6 +121,7 @@ def predict(workdir, queries):
 
 def main(argv):
   logging.set_verbosity(logging.WARNING)
+  checkpoints.report_failures_once()
   exit_on_user_error(predict, FLAGS.workdir, argv[1:])
 
 

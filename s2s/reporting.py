@@ -16,27 +16,49 @@ import time
 import jax
 import tqdm
 
+from s2s.errors import UserError
+
 METRICS_FILE = "metrics.jsonl"
 # Splits evaluated once at the end of training.
 FINAL_SPLITS = ("test", "length_generalization")
 
 
 def read_metrics(workdir: str) -> list[dict]:
+  """Every event of a run. A last line cut short by a kill is left out (the resumed run
+  rewrites the file without it); a damaged line elsewhere is a UserError naming it."""
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = f.read().split("\n")
+  events = []
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      events.append(json.loads(line))
+    except ValueError:
+      if number == len(lines):  # No newline after it: the write was cut.
+        break
+      raise UserError(f"{path} line {number} is not a JSON event") from None
+  return events
 
 
 def _truncate_after(workdir: str, step: int):
-  """Drops events a killed run wrote after its last checkpoint; the resumed run redoes them."""
+  """Drops events a killed run wrote after its last checkpoint (the resumed run redoes them)
+  and a last line the kill cut short."""
   kept = [e for e in read_metrics(workdir)
           if e["step"] < step or (e["step"] == step and e["split"] not in FINAL_SPLITS)]
-  tmp = os.path.join(workdir, METRICS_FILE + ".tmp")
-  with open(tmp, "w") as f:
-    f.writelines(json.dumps(e) + "\n" for e in kept)
-  os.replace(tmp, os.path.join(workdir, METRICS_FILE))
+  path = os.path.join(workdir, METRICS_FILE)
+  tmp = path + ".tmp"
+  try:
+    with open(tmp, "w") as f:
+      f.writelines(json.dumps(e) + "\n" for e in kept)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
   return kept
 
 

@@ -18,7 +18,8 @@ import socket
 import subprocess
 import sys
 
-from s2s import reporting
+from s2s import config as config_lib
+from s2s import workdir as workdir_lib
 from s2s.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +73,7 @@ def split_config_arg(config_arg: str) -> tuple[str, str | None]:
 
 
 def load_module(path: str):
+  """The config file at `path`, run; an error in it is a UserError naming its line."""
   if not os.path.isfile(path):
     raise UserError(f"config file {path!r} does not exist")
   spec = importlib.util.spec_from_file_location(
@@ -81,10 +83,10 @@ def load_module(path: str):
     sys.path.insert(0, ROOT)
   try:
     spec.loader.exec_module(module)
-  except UserError:
-    raise
   except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f"cannot load the config file {path!r}: {type(e).__name__}: {e}") from None
+    message = config_lib.describe_load_error(path, e)
+    raise UserError(message or f"cannot load the config file {path!r}: "
+                    f"{type(e).__name__}: {e}") from None
   return module
 
 
@@ -111,12 +113,15 @@ def resolve_config(config_arg: str, overrides: dict):
   """The config a run trains with; an unknown field or a mistyped value is a UserError."""
   path, arg = split_config_arg(config_arg)
   module = load_module(path)
+  if not callable(getattr(module, "get_config", None)):
+    raise UserError(config_lib.no_get_config(path))
   try:
     config = module.get_config(arg) if arg is not None else module.get_config()
-  except UserError:
-    raise
   except Exception as e:  # pylint: disable=broad-except
-    raise UserError(f"{path}: get_config({arg!r}) failed: {type(e).__name__}: {e}") from None
+    message = config_lib.describe_load_error(path, e)
+    raise UserError(message or f"{path}: get_config({arg!r}) failed: "
+                    f"{type(e).__name__}: {e}") from None
+  config = config_lib.returned_config(path, config)
   for field, value in overrides.items():
     *parents, leaf = field.split(".")
     node = config
@@ -180,7 +185,8 @@ def train_command(config_arg: str, workdir: str, overrides: dict) -> list[str]:
 # Run states.
 
 def is_complete(run_dir: str) -> bool:
-  return any(e.get("split") == "test" for e in reporting.read_metrics(run_dir))
+  """The run wrote done.json: its final checkpoint and final evaluations are all on disk."""
+  return workdir_lib.done_step(run_dir) is not None
 
 
 def read_json(path: str, default=None):
@@ -191,11 +197,7 @@ def read_json(path: str, default=None):
     return default
 
 
-def write_json(path: str, value):
-  tmp = f"{path}.{os.getpid()}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
+write_json = workdir_lib.write_json
 
 
 def now() -> str:
@@ -231,13 +233,14 @@ def slurm_job_active(job_id: str) -> bool | None:
 def run_state(run_dir: str) -> tuple[str, str]:
   """(state, detail) of one run: pending, running, done or failed.
 
-  done: metrics.jsonl has the test event. running: its launcher's process (local) or SLURM
-  job is alive. failed: the last attempt exited non-zero, or died without finishing
-  (its process or job is gone). pending: never started.
+  done: the run wrote done.json (final checkpoint and evaluations complete) and its last
+  attempt, if the launcher recorded one, exited 0. running: its launcher's process (local)
+  or SLURM job is alive. failed: the last attempt exited non-zero, or died without
+  finishing (its process or job is gone). pending: never started.
   """
-  if is_complete(run_dir):
-    return "done", ""
   state = read_json(os.path.join(run_dir, STATE_FILE))
+  if is_complete(run_dir) and not (state and state.get("state") == "failed"):
+    return "done", ""
   if not state:
     return "pending", ""
   if state.get("state") == "failed":
@@ -251,8 +254,8 @@ def run_state(run_dir: str) -> tuple[str, str]:
     if state.get("host") == socket.gethostname() and _pid_alive(state.get("pid", -1)):
       return "running", f"pid {state['pid']}"
     return "failed", "interrupted (its process is gone)"
-  if state.get("state") == "done":  # Exit 0 but no test event: should not happen.
-    return "failed", "exited 0 without a test evaluation"
+  if state.get("state") == "done":  # Exit 0 but not finished: should not happen.
+    return "failed", "exited 0 without finishing (no done.json)"
   return "pending", ""
 
 
@@ -283,7 +286,7 @@ def execute(command: list[str], run_dir: str, env=None, **state_extra) -> int:
     write_json(state_path, {**base, "state": "done", "returncode": 0, "finished": now()})
   else:
     error = last_error(os.path.join(run_dir, LOG_FILE)) if returncode else (
-        "exited 0 without a test evaluation")
+        "exited 0 without finishing (no done.json)")
     if returncode < 0:
       error = f"killed by signal {-returncode}"
     write_json(state_path, {**base, "state": "failed", "returncode": returncode,

@@ -4,10 +4,13 @@
       [--config.model.hidden_size=256 ...] [--allow_config_change]
 """
 
+import contextlib
 import functools
 import json
 import os
 import re
+import shutil
+import signal
 import sys
 
 from absl import app
@@ -33,7 +36,8 @@ from s2s import models
 from s2s import reporting
 from s2s import tokenizers
 from s2s import vocab as vocab_lib
-from s2s.errors import UserError, exit_on_user_error
+from s2s import workdir as workdir_lib
+from s2s.errors import Interrupted, RunFailed, UserError, exit_on_user_error
 
 AXIS = "devices"  # The pmap axis the global batch is split over.
 
@@ -88,15 +92,20 @@ def train_step(state: TrainState, batch, *, model):
   batch: each device divides its sum by the mean token count per device, so the
   pmean of the devices' gradients is exactly the gradient of that global mean,
   whatever the split. Returns the new state and metric sums over the global batch.
+
+  Dropout masks are a function of the step and of each example's row in the global batch
+  (device d holds rows d * B .. d * B + B - 1), so 1 and N devices draw the same masks.
   """
-  dropout_rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step),
-                                   lax.axis_index(AXIS))
+  dropout_rng = jax.random.fold_in(state.rng, state.step)  # The same on every device.
+  rows = batch["targets"].shape[0]
+  example_ids = lax.axis_index(AXIS) * rows + jnp.arange(rows, dtype=jnp.int32)
   weights = jnp.ones(batch["targets"].shape[:1], jnp.float32)
   mean_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
 
   def loss_fn(params):
     logits = model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
-                         batch["targets"], train=True, rngs={"dropout": dropout_rng})
+                         batch["targets"], train=True, example_ids=example_ids,
+                         rngs={"dropout": dropout_rng})
     sums = metrics_lib.loss_sums(logits, batch["targets"], weights)
     return sums["loss_sum"] / mean_tokens, (sums, logits)
 
@@ -113,16 +122,19 @@ def train_steps(state: TrainState, batches, count, *, model):
   """`train_step` over the first `count` (int32 scalar) of K stacked batches [K, B, ...]: the
   same updates as `count` calls, without the dispatches. Any count <= K runs in one compiled
   program, so the steps before a boundary (log, evaluation) need no second compilation.
-  Returns the metric sums over the `count` steps."""
+  Returns the metric sums over the `count` steps, and `first_nonfinite_step`: the first of
+  them whose loss was not finite (0 if none), for the host to read at its next boundary."""
   def body(i, carry):
-    state, sums = carry
+    state, sums, bad = carry
     state, step_sums = train_step(state, jax.tree.map(lambda x: x[i], batches), model=model)
-    return state, jax.tree.map(jnp.add, sums, step_sums)
+    bad = jnp.where((bad == 0) & ~jnp.isfinite(step_sums["loss_sum"]), state.step, bad)
+    return state, jax.tree.map(jnp.add, sums, step_sums), bad
 
   first = jax.tree.map(lambda x: x[0], batches)
   zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
                        jax.eval_shape(functools.partial(train_step, model=model), state, first)[1])
-  return lax.fori_loop(0, count, body, (state, zeros))
+  state, sums, bad = lax.fori_loop(0, count, body, (state, zeros, jnp.zeros((), jnp.int32)))
+  return state, sums | {"first_nonfinite_step": bad}
 
 
 def eval_step(params, batch, *, model):
@@ -186,39 +198,28 @@ def whole_split(rows, weights):
 
 
 def prepare_workdir(workdir: str, config, allow_config_change: bool):
-  """Creates the workdir with config.json, or checks that it holds the same config."""
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise UserError(f"--workdir {workdir!r} exists and is not a directory")
-  path = os.path.join(workdir, "config.json")
+  """Creates the workdir, locks it and writes config.json (or checks that it holds the same
+  config). Returns the lock, held by process 0 alone (the one writer of a multi-process run)."""
   new = json.loads(config.to_json())
-  has_results = any(os.path.exists(os.path.join(workdir, name))
-                    for name in (checkpoints.CHECKPOINT_DIR, reporting.METRICS_FILE))
-  if os.path.exists(path) and has_results:  # A config alone (a run that never started) may go.
-    with open(path) as f:
-      old = json.load(f)
-    if old != new:
-      changed = ", ".join(_diff(old, new)[:5])
-      if not allow_config_change:
-        raise UserError(
-            f"workdir {workdir!r} holds a run with a different config ({changed}); use another "
-            f"--workdir, or pass --allow_config_change to continue that run with the new config")
-      if jax.process_index() == 0:
-        os.replace(path, os.path.join(workdir, "config.previous.json"))
-  if jax.process_index() == 0:  # One writer when several processes train together.
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-      json.dump(new, f, indent=2)
+  if jax.process_index() != 0:
+    return contextlib.nullcontext()
+  workdir_lib.make(workdir)
+  lock = workdir_lib.Lock(workdir)
+  try:
+    workdir_lib.write_config(workdir, new, allow_config_change)
+  except BaseException:
+    lock.release()
+    raise
+  return lock
 
 
-def _diff(old, new, prefix=""):
-  out = []
-  for key in sorted(set(old) | set(new)):
-    a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += _diff(a, b, f"{prefix}{key}.")
-    elif a != b:
-      out.append(f"{prefix}{key}: {a!r} -> {b!r}")
-  return out
+def check_disk_space(workdir: str, state, keep: int):
+  """Refuses to start a run whose checkpoints cannot fit on the workdir's disk."""
+  size = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
+  need, free = (keep + 1) * size, shutil.disk_usage(workdir).free
+  if free < need:
+    raise UserError(f"the disk of --workdir {workdir!r} has {free / 1e6:,.1f} MB free; this "
+                    f"run's {keep + 1} checkpoints in flight need about {need / 1e6:,.1f} MB")
 
 
 TASK_FILE = "task.json"  # Translation: tokenizer kind and sequence lengths, fixed at the start.
@@ -238,7 +239,7 @@ def build_task(config, workdir: str | None = None, sources: dict | None = None):
              if config.task.num_length_generalization else task.digits)
   vocab = vocab_lib.CharVocab(task.chars)
   encoder = input_pipeline.Encoder(vocab, task.max_query_length(longest),
-                                   task.max_answer_length(longest) + 1, config.task.reverse)
+                                   task.max_answer_length(longest) + 1, config.task.reverse, task)
   return encoder, models.build(config.model, vocab.size)
 
 
@@ -268,11 +269,9 @@ def _build_translation(config, workdir, sources):
     if jax.process_index() == 0:
       for side, prefix in prefixes.items():
         tok[side].save(prefix)
-      with open(path + ".tmp", "w") as f:
-        json.dump({"tokenizer": c.tokenizer, "query_length": lengths[0],
-                   "target_length": lengths[1], "source_vocab_size": tok["source"].size,
-                   "target_vocab_size": tok["target"].size}, f, indent=2)
-      os.replace(path + ".tmp", path)
+      workdir_lib.write_json(path, {
+          "tokenizer": c.tokenizer, "query_length": lengths[0], "target_length": lengths[1],
+          "source_vocab_size": tok["source"].size, "target_vocab_size": tok["target"].size})
   encoder = input_pipeline.TextEncoder(tok["source"], tok["target"], lengths[0], lengths[1],
                                        c.reverse)
   return encoder, models.build(config.model, tok["target"].size, tok["source"].size)
@@ -292,8 +291,28 @@ def init_state(config, model, encoder, tx) -> TrainState:
 
 
 def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
+  """Trains and evaluates the run `config` describes in `workdir`, resuming what is there.
+
+  The run is done (done.json) only once its final checkpoint is on disk and its final
+  splits are evaluated. A non-finite loss, a failed write or an interrupt stops it with a
+  RunFailed that says where, leaving every good checkpoint in place.
+  """
   config_lib.check(config, jax.device_count())
-  prepare_workdir(workdir, config, allow_config_change)
+  with prepare_workdir(workdir, config, allow_config_change):
+    progress = {"step": None, "checkpoint": None}
+    try:
+      _train_and_evaluate(config, workdir, progress)
+    except KeyboardInterrupt as e:
+      signame = e.args[0] if e.args else "SIGINT"
+      where = (f"at step {progress['step']}" if progress["step"] is not None else
+               "before training started")
+      resume = (f"rerun the same command to resume from checkpoint {progress['checkpoint']}"
+                if progress["checkpoint"] else "rerun the same command to start it again")
+      raise Interrupted(f"stopped by {signame} {where}; {resume}",
+                        128 + getattr(signal, signame, signal.SIGINT)) from None
+
+
+def _train_and_evaluate(config, workdir: str, progress: dict):
   sources = dataset.load(config.task, config.data_dir)
   encoder, model = build_task(config, workdir, sources)
 
@@ -309,10 +328,11 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   splits = {name: input_pipeline.read_split(src, encoder, process_share=name != "train")
             for name, src in sources.items() if len(src)}
   train_iter = input_pipeline.train_iterator(splits.pop("train"), config.batch_size, config.seed)
+  if jax.process_index() == 0:
+    check_disk_space(workdir, state, config.keep_checkpoints)
   ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
-  start_step = ckpt.latest_step() or 0
-  if start_step:
-    state = ckpt.restore(start_step, state, train_iter)
+  start_step, state = ckpt.restore_latest(state, train_iter)
+  progress.update(step=start_step, checkpoint=start_step)
 
   stop_at = config_lib.parse_stop_at(config.stop_at)
 
@@ -323,15 +343,17 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
     if metric not in results:
       raise UserError(f"config.stop_at names {metric!r}, which validation does not report "
                       f"(it reports {', '.join(sorted(results))})")
-    return results[metric] >= value if op == ">=" else results[metric] <= value
+    return metrics_lib.reaches(results[metric], op, value)  # The op decides, not the table.
 
   # A resumed run that had already stopped early goes straight to its final evaluation.
   previous = [e for e in reporting.read_metrics(workdir) if e["step"] == start_step]
   stopped = bool(start_step) and any(e["split"] == "validation" and reached(e) for e in previous)
-  if (start_step >= total_steps or stopped) and any(e["split"] == "test" for e in previous):
+  if (start_step >= total_steps or stopped) and workdir_lib.done_step(workdir) == start_step:
     print(f"{workdir}: already trained for {start_step} steps and tested")
     ckpt.close()
     return
+  if jax.process_index() == 0:
+    workdir_lib.clear_done(workdir)  # Until this attempt finishes, the run is not done.
   reporter = reporting.Reporter(workdir, config, start_step=start_step, total_steps=total_steps,
                                 steps_per_epoch=steps_per_epoch)
   reporter.print(f"{model.__class__.__name__}: "
@@ -388,43 +410,70 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
             or step % config.checkpoint_every_steps == 0 or step == total_steps)
 
   rstate = flax.jax_utils.replicate(state)
-  pending = []  # Device-side metric sums, fetched only when logging.
+  pending, fetched = [], []  # Metric sums of the steps since the last log: device, host side.
   step = start_step
-  while step < total_steps and not stopped:
-    # Up to K steps per dispatch, ending at the next boundary (one program for every k).
-    k = 1
-    while k < config.steps_per_dispatch and step + k < total_steps and not boundary(step + k):
-      k += 1
-    rstate, sums = p_train_steps(rstate, *stack_batches(train_iter, k, config.steps_per_dispatch))
-    pending.append(sums)
-    step += k
-    reporter.step(step)
-    if step % config.log_every_steps == 0 or step == total_steps:
-      pending = jax.device_get(pending)
-      reporter.write("train", step, metrics_lib.summarize(
-          {name: sum(s[name][0] for s in pending) for name in pending[0]}))
+  try:
+    while step < total_steps and not stopped:
+      # Up to K steps per dispatch, ending at the next boundary (one program for every k).
+      k = 1
+      while k < config.steps_per_dispatch and step + k < total_steps and not boundary(step + k):
+        k += 1
+      rstate, sums = p_train_steps(rstate,
+                                   *stack_batches(train_iter, k, config.steps_per_dispatch))
+      pending.append(sums)
+      step += k
+      progress["step"] = step
+      reporter.step(step)
+      if not boundary(step):
+        continue
+      # The host looks only here: the steps' sums, and the background save.
+      fetched += jax.device_get(pending)
       pending = []
-    if step % eval_every == 0 or step == total_steps:
-      stopped = reached(run_eval("validation", step))
-      if stopped and step < total_steps:
-        reporter.print(f"stopping at step {step}: validation {config.stop_at}")
-    if stopped or step % config.checkpoint_every_steps == 0 or step == total_steps:
-      ckpt.save(step, flax.jax_utils.unreplicate(rstate), train_iter)
-
-  for split in reporting.FINAL_SPLITS:
-    if split in splits:
-      run_eval(split, step, final=True)
-  if config.model.attention != "none" and config.num_attention_plots:
-    data = splits["validation"]
-    n = min(config.num_attention_plots, len(data["inputs"]))
-    ids, weights = inference.attention_weights(
-        model, flax.jax_utils.unreplicate(rstate.params), data["inputs"][:n],
-        data["input_lengths"][:n], encoder.target_length)
-    reporter.attention_plots(step, [encoder.source_pieces(x[:l]) for x, l in
-                                    zip(data["inputs"][:n], data["input_lengths"][:n])],
-                             [encoder.target_pieces(p) for p in ids], weights)
+      check_finite(fetched, ckpt)
+      ckpt.check()
+      if step % config.log_every_steps == 0 or step == total_steps:
+        reporter.write("train", step, metrics_lib.summarize(
+            {name: sum(s[name][0] for s in fetched) for name in fetched[0]}))
+        fetched = []
+      if step % eval_every == 0 or step == total_steps:
+        stopped = reached(run_eval("validation", step))
+        if stopped and step < total_steps:
+          reporter.print(f"stopping at step {step}: validation {config.stop_at}")
+      if stopped or step % config.checkpoint_every_steps == 0 or step == total_steps:
+        ckpt.save(step, flax.jax_utils.unreplicate(rstate), train_iter)
+        progress["checkpoint"] = step
+    # Nothing says the run is done before its final checkpoint is on disk.
+    ckpt.wait()
+    for split in reporting.FINAL_SPLITS:
+      if split in splits:
+        run_eval(split, step, final=True)
+    if config.model.attention != "none" and config.num_attention_plots:
+      data = splits["validation"]
+      n = min(config.num_attention_plots, len(data["inputs"]))
+      ids, weights = inference.attention_weights(
+          model, flax.jax_utils.unreplicate(rstate.params), data["inputs"][:n],
+          data["input_lengths"][:n], encoder.target_length)
+      reporter.attention_plots(step, [encoder.source_pieces(x[:l]) for x, l in
+                                      zip(data["inputs"][:n], data["input_lengths"][:n])],
+                               [encoder.target_pieces(p) for p in ids], weights)
+  except BaseException:
+    reporter.close()
+    ckpt.close(raise_errors=False)
+    raise
   ckpt.close()
   reporter.close()
+  if jax.process_index() == 0:
+    workdir_lib.mark_done(workdir, step)
+
+
+def check_finite(fetched, ckpt):
+  """Stops the run at the first step whose training loss was not finite."""
+  bad = [int(s["first_nonfinite_step"].max()) for s in fetched]
+  bad = [b for b in bad if b]
+  if bad:
+    raise RunFailed(f"the training loss became non-finite at step {bad[0]}; stopped without "
+                    f"saving (last checkpoint: {ckpt.manager.latest_step() or 'none'}); "
+                    f"try a lower config.learning_rate or set config.grad_clip_norm")
 
 
 FLAGS = flags.FLAGS
@@ -488,9 +537,28 @@ def parse_flags(argv):
     sys.exit(2)
 
 
+def _config_path(argv) -> str | None:
+  """The config file named by `--config=FILE[:arg]` or `--config FILE[:arg]` (the last one)."""
+  path = None
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      path = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      path = argv[i + 1]
+  return path.split(":", 1)[0] if path is not None else None
+
+
 def _flag_error(e, argv) -> str:
-  if isinstance(e.__cause__, UserError):
-    return str(e.__cause__)
+  path = _config_path(argv)
+  # A syntax error or an exception in the config file (or its get_config): its line.
+  message = path and config_lib.describe_load_error(path, e)
+  if message:
+    return message
+  field = re.match(r"flag --config\.([\w.]+)=", str(e))
+  if isinstance(e, flags.IllegalFlagValueError) and field:  # A value of the wrong type.
+    values = [a.split("=", 1)[1] for a in argv if a.startswith(f"--config.{field.group(1)}=")]
+    if values:
+      return config_lib.type_error(field.group(1), values[-1])
   while e.args and isinstance(e.args[0], BaseException):
     e = e.args[0]  # ml_collections wraps the KeyError that carries the message.
   text = str(e.args[0]) if e.args else str(e)
@@ -506,8 +574,7 @@ def _flag_error(e, argv) -> str:
   if isinstance(e, flags.UnrecognizedFlagError) and "'config." in text:
     return text.replace("Unknown command line flag", "unknown config field")
   if isinstance(e, OSError) and "config file" in text:
-    files = [a.split("=", 1)[1].split(":")[0] for a in argv if a.startswith("--config=")]
-    return f"cannot load the config file {files[-1] if files else ''!r}: {text.splitlines()[-1].strip()}"
+    return f"cannot load the config file {path or ''!r}: {text.splitlines()[-1].strip()}"
   return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
@@ -521,13 +588,23 @@ def main(argv):
   except OSError as e:
     print(f"error: {_flag_error(e, sys.argv)}", file=sys.stderr)
     sys.exit(2)
-  if config is None or FLAGS.workdir is None:
+  path = _config_path(sys.argv)
+  if path is None or FLAGS.workdir is None:
     print("error: --config and --workdir are required", file=sys.stderr)
     sys.exit(2)
+  exit_on_user_error(config_lib.returned_config, path, config)  # get_config returned a dict?
   logging.set_verbosity(logging.WARNING)  # Orbax reports every save at INFO.
+  checkpoints.report_failures_once()
   init_distributed()
   use_compilation_cache(FLAGS.compilation_cache)
+  # SIGTERM (kill, SLURM preemption) stops the run as Ctrl-C does: one line, no traceback.
+  signal.signal(signal.SIGTERM, _raise_interrupt)
   exit_on_user_error(train_and_evaluate, config, FLAGS.workdir, FLAGS.allow_config_change)
+
+
+def _raise_interrupt(signum, frame):
+  del frame
+  raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 if __name__ == "__main__":
