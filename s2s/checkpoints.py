@@ -209,7 +209,7 @@ def restore_params(workdir: str):
   directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
   if not os.path.isdir(directory):
     raise UserError(f"workdir {workdir!r} has no checkpoints (train a model there first)")
-  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(create=False))
   try:
     steps = sorted(manager.all_steps(), reverse=True)
     for step in steps:

@@ -1,7 +1,8 @@
 """Configs: every field with its default (`base_config`), string arguments of config files
 (`configs/arithmetic.py:digits=5,ops=+-`), and the one table of what each field may hold
-(`RULES`, `TASK_RULES`), applied by `check` before a run writes anything."""
+(`RULES`, and each task's own in s2s/tasks/), applied by `check` before a run writes anything."""
 
+import collections.abc
 import dataclasses
 import math
 import os
@@ -151,6 +152,7 @@ RULES = {
     "num_epochs": Rule(float, min=0, max=INT32_MAX, why="steps are counted in int32"),
     "num_steps": Rule(int, min=0, why="0 = train for num_epochs"),
     "steps_per_dispatch": Rule(int, min=1),
+    "data_memory_mb": Rule(float, min=0, why="0 = stream every split"),
     "stop_at": Rule(str),  # Its form and metric: _check_stop_at.
     "eval_every_steps": Rule(int, min=0, why="0 = once per epoch"),
     "eval_batch_size": Rule(int, min=1),
@@ -179,81 +181,49 @@ class Shape(NamedTuple):
   target_vocab: int
 
 
-def _arithmetic_shape(v) -> Shape:
-  digits = v["task.digits"]
-  if v["task.num_length_generalization"]:
-    digits = max(digits, v["task.length_generalization_digits"] or digits + 1)
-  terms = v["task.num_terms"]
-  query = terms * digits + terms - 1 + (2 * (terms - 2) if v["task.parentheses"] else 0)
-  vocab = 4 + 10 + len(set(v["task.ops"])) + 2 * v["task.parentheses"]  # Specials, digits.
-  examples = v["task.num_examples"]
-  # An answer has at most as many digits as the query, a sign and EOS.
-  return Shape(examples=examples + v["task.num_test"] + v["task.num_length_generalization"],
-               train_examples=examples - round(examples * v["task.val_fraction"]),
-               source_length=query, target_length=query + 2, source_vocab=vocab,
-               target_vocab=vocab)
-
-
-def _translation_shape(v) -> Shape:
-  # The corpus decides; a token is at most a character, and max_*_chars may be "no limit".
-  vocab = v["task.vocab_size"] if v["task.tokenizer"] == "spm" else 256
-  return Shape(examples=None, train_examples=None,
-               source_length=min(v["task.max_source_chars"] or 256, 1024),
-               target_length=min(v["task.max_target_chars"] or 256, 1024) + 1,
-               source_vocab=vocab, target_vocab=vocab)
-
-
 @dataclasses.dataclass(frozen=True)
 class TaskRules:
-  """What config.task may hold for one task name (its `task.name`), and what the task reports.
-
-  A new task adds its entry to TASK_RULES; dataset.check_task adds the checks only the task's
-  own code can make (its operators, its corpus path).
-  """
+  """What config.task may hold for one task, and what the task reports: from its module
+  (s2s/tasks/<name>.py: RULES, METRICS, shape; see s2s.tasks)."""
   fields: dict  # "task.<field>" -> Rule, every field but task.name.
   metrics: tuple  # What its validation reports, so what `stop_at` may name.
   shape: Callable  # Flat config values -> Shape.
 
 
-_FRACTION = dict(above=0, below=1)
+def _unknown_shape(v) -> Shape:
+  del v
+  return Shape(examples=None, train_examples=None, source_length=0, target_length=0,
+               source_vocab=0, target_vocab=0)
 
-TASK_RULES = {
-    "arithmetic": TaskRules(
-        fields={
-            "task.digits": Rule(int, min=1),
-            "task.ops": Rule(str),  # Operators out of "+-*": arithmetic.ArithmeticTask.
-            "task.num_terms": Rule(int, min=2),
-            "task.parentheses": Rule(bool),
-            "task.reverse": Rule(bool),
-            "task.num_examples": Rule(int, min=1, why="train + validation questions"),
-            "task.val_fraction": Rule(float, **_FRACTION),
-            "task.num_test": Rule(int, min=1, why="the test split is a run's final result"),
-            "task.num_length_generalization": Rule(int, min=0),
-            "task.length_generalization_digits": Rule(int, min=0, why="0 = digits + 1"),
-            "task.seed": Rule(int, min=0),
-        },
-        metrics=("loss", "token_accuracy", "sequence_accuracy", "padded_char_accuracy"),
-        shape=_arithmetic_shape),
-    "translation": TaskRules(
-        fields={
-            "task.corpus": Rule(str, choices=("gettext", "tsv", "tfds")),
-            "task.path": Rule(str),  # Non-empty and existing: dataset.check_task, last.
-            "task.src": Rule(str),
-            "task.tgt": Rule(str),
-            "task.max_source_chars": Rule(int, min=0, why="0 = keep every pair"),
-            "task.max_target_chars": Rule(int, min=0, why="0 = keep every pair"),
-            "task.drop_format": Rule(bool),
-            "task.drop_markup": Rule(bool),
-            "task.val_fraction": Rule(float, **_FRACTION),
-            "task.test_fraction": Rule(float, **_FRACTION),
-            "task.tokenizer": Rule(str, choices=("char", "spm")),
-            "task.vocab_size": Rule(int, min=5, why="4 ids are pad, bos, eos and unk"),
-            "task.reverse": Rule(bool),
-        },
-        # Padding positions mean nothing in a sentence; BLEU, chrF and exact match do.
-        metrics=("loss", "token_accuracy", "sequence_accuracy", "bleu", "chrf", "exact_match"),
-        shape=_translation_shape),
-}
+
+def task_rules(name) -> TaskRules:
+  """The rules of the task `name` names; an unknown name is a UserError."""
+  from s2s import tasks  # pylint: disable=import-outside-toplevel
+  if not isinstance(name, str) or not name:
+    raise UserError(f"config.task.name must name a task (one of "
+                    f"{', '.join(map(repr, tasks.builtin()))}, or a module), got {name!r}")
+  module = tasks.get(name)
+  return TaskRules(module.RULES, module.METRICS, getattr(module, "shape", _unknown_shape))
+
+
+class _BuiltinTaskRules(collections.abc.Mapping):
+  """task name -> TaskRules of every task shipped in s2s/tasks/, read when asked for."""
+
+  def __getitem__(self, name):
+    from s2s import tasks  # pylint: disable=import-outside-toplevel
+    if name not in tasks.builtin():
+      raise KeyError(name)
+    return task_rules(name)
+
+  def __iter__(self):
+    from s2s import tasks  # pylint: disable=import-outside-toplevel
+    return iter(tasks.builtin())
+
+  def __len__(self):
+    return len(list(iter(self)))
+
+
+TASK_RULES = _BuiltinTaskRules()
 
 
 def field_kind(field: str):
@@ -303,7 +273,7 @@ def _check_stop_at(v, machine):
   if not stop_at:
     return
   metrics_lib.lookup(stop_at[0], f"config.stop_at={v['stop_at']!r}:")
-  reported = TASK_RULES[v["task.name"]].metrics
+  reported = task_rules(v["task.name"]).metrics
   if stop_at[0] not in reported:
     raise UserError(f"config.stop_at names {stop_at[0]!r}, which validation of the "
                     f"{v['task.name']} task does not report (it reports {', '.join(reported)})")
@@ -313,12 +283,15 @@ def _check_attention(v, machine):
   if v["model.name"] == "repeat" and v["model.attention"] != "none":
     raise UserError("config.model.attention needs config.model.name='encoder_decoder' "
                     "(the repeat model's decoder never sees the encoder's outputs)")
+  if v["model.name"] == "repeat" and v["beam_size"] > 1:
+    raise UserError("config.beam_size > 1 needs config.model.name='encoder_decoder' (the "
+                    "repeat model's decoder never reads its own outputs: greedy only)")
 
 
 def _check_budget(v, machine):
   if not (v["num_steps"] or v["num_epochs"]):
     raise UserError("set config.num_epochs or config.num_steps to a positive value")
-  train = TASK_RULES[v["task.name"]].shape(v).train_examples
+  train = task_rules(v["task.name"]).shape(v).train_examples
   if train is None or train < 1:
     return  # Known once the corpus is read (train.py checks it), or the task's check says.
   if v["batch_size"] > train:
@@ -346,9 +319,6 @@ def estimate_parameters(v, source_vocab: int, target_vocab: int) -> int:
   def rnn(inputs):  # One cell: input and recurrent kernels and a bias per gate.
     return gates * (inputs * h + h * h + h)
 
-  if v["model.name"] == "repeat":  # One vocabulary for both sides.
-    source_vocab = target_vocab
-
   n = source_vocab * embed + dirs * (rnn(embed or source_vocab)
                                      + (v["model.encoder_layers"] - 1) * rnn(dirs * h))
   layers = v["model.decoder_layers"]
@@ -373,7 +343,7 @@ def estimate_parameters(v, source_vocab: int, target_vocab: int) -> int:
 def estimate_memory(v) -> int:
   """Bytes a run of the config needs at least, about: float32 parameters with their gradients
   and Adam's two moments, the encoded data, a dispatch's batches and a batch's activations."""
-  shape = TASK_RULES[v["task.name"]].shape(v)
+  shape = task_rules(v["task.name"]).shape(v)
   params = estimate_parameters(v, shape.source_vocab, shape.target_vocab)
   tokens = shape.source_length + shape.target_length
   data = 4 * 2 * (shape.examples or 0) * tokens  # int32 ids, and the strings they come from.
@@ -396,10 +366,10 @@ def _check_memory(v, machine):
   if need <= have:
     return
   # Name the field that costs the most: the one whose smallest valid value saves the most.
-  rules = {**RULES, **TASK_RULES[v["task.name"]].fields}
+  rules = {**RULES, **task_rules(v["task.name"]).fields}
   smallest = {f: _bounds(r)[0] for f, r in rules.items() if r.kind is int and r.min is not None}
   field = min(smallest, key=lambda f: estimate_memory({**v, f: smallest[f]}))
-  shape = TASK_RULES[v["task.name"]].shape(v)
+  shape = task_rules(v["task.name"]).shape(v)
   params = estimate_parameters(v, shape.source_vocab, shape.target_vocab)
   raise UserError(
       f"config.{field}={v[field]} makes a run need about {_gigabytes(need)} (a model of "
@@ -438,13 +408,11 @@ def check(config, device_count: int, memory_bytes: float | None = None):
                     f"{type(config).__name__}")
   v = flatten(config)
   name = v.get("task.name")
-  if name not in TASK_RULES:
-    raise UserError(f"config.task.name must be one of {', '.join(map(repr, TASK_RULES))}, "
-                    f"got {name!r}")
-  rules = {**RULES, **TASK_RULES[name].fields}
+  rules = {**RULES, **task_rules(name).fields}
   for field in v:
     if field not in rules and field != "task.name":
-      raise UserError(f"unknown config field {field!r} (s2s/config.py has no rule for it)")
+      raise UserError(f"unknown config field {field!r} (neither s2s/config.py nor the "
+                      f"{name} task has a rule for it)")
   for field, rule in rules.items():
     if field not in v:
       raise UserError(f"config.{field} is missing (every {name} config has it)")
@@ -550,6 +518,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Up to this many train steps in one device call (a loop over stacked batches); the same
   # updates, less host overhead.
   config.steps_per_dispatch = 16
+  # A split whose encoded arrays take more than this is read and encoded batch by batch (the
+  # same batches) instead of being held in memory.
+  config.data_memory_mb = 4096.0
 
   # Stop once a validation metric reaches a value, e.g. "padded_char_accuracy>=0.99" or
   # "loss<=0.05"; "" = train for the whole budget. The test split is evaluated where it stops.

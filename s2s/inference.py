@@ -12,31 +12,34 @@ import numpy as np
 
 from s2s import decoding
 from s2s import metrics as metrics_lib
-from s2s import models
 
 
 def make_decoder(model, *, max_length: int, beam_size: int = 1, alpha: float = 0.6,
                  temperature: float = 0.0):
-  """A jitted fn(params, inputs [B, L], lengths [B], rng=None) -> ids int32 [B, max_length].
+  """A jitted fn(params, inputs, rng=None) -> ids int32 [B, max_length], `inputs` a batch
+  dict of the model's input arrays (the task's input keys; no targets).
 
-  The ids are the answer's tokens, EOS, then PAD. The repeat model has no step-by-step
-  decoder (its decoder never reads its own outputs): greedy only.
+  The ids are the answer's tokens, EOS, then PAD. A model that does not decode step by
+  step (`model.STEPWISE` false: the repeat model, whose decoder never reads its own
+  outputs) is greedy only.
   """
-  if not isinstance(model, models.EncoderDecoder):
+  if not model.STEPWISE:
     if beam_size > 1 or temperature > 0:
-      raise ValueError("beam search and sampling need the encoder_decoder model")
+      raise ValueError("beam search and sampling need a model that decodes step by step")
 
-    def repeat(params, inputs, lengths, rng=None):
+    def whole(params, inputs, rng=None):
       del rng
-      targets = jnp.zeros((inputs.shape[0], max_length), jnp.int32)
-      logits = model.apply({"params": params}, inputs, lengths, targets, greedy=True)
+      rows = len(jax.tree.leaves(inputs)[0])
+      targets = jnp.zeros((rows, max_length), jnp.int32)
+      logits = model.apply({"params": params}, inputs | {"targets": targets},
+                           teacher_force=False)
       return metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32))
 
-    return jax.jit(repeat)
+    return jax.jit(whole)
 
-  def decode(params, inputs, lengths, rng=None):
-    batch = inputs.shape[0]
-    carry, *constants = model.apply({"params": params}, inputs, lengths, method=model.encode)
+  def decode(params, inputs, rng=None):
+    batch = len(jax.tree.leaves(inputs)[0])
+    carry, *constants = model.apply({"params": params}, inputs, method=model.encode)
     if beam_size > 1:
       constants = decoding.tile_beams(constants, beam_size)
 
@@ -57,30 +60,18 @@ def make_decoder(model, *, max_length: int, beam_size: int = 1, alpha: float = 0
   return jax.jit(decode)
 
 
-def decode_all(decode_fn, params, inputs, lengths, batch_size: int) -> np.ndarray:
-  """decode_fn over host arrays in batches of batch_size (the last one padded): ids [N, T]."""
-  n = len(inputs)
-  out = []
-  for start in range(0, n, batch_size):
-    x, l = inputs[start:start + batch_size], lengths[start:start + batch_size]
-    pad = batch_size - len(x)
-    if pad:  # One shape, one compilation.
-      x = np.concatenate([x, np.repeat(x[:1], pad, 0)])
-      l = np.concatenate([l, np.repeat(l[:1], pad, 0)])
-    out.append(np.asarray(decode_fn(params, x, l))[:batch_size - pad])
-  return np.concatenate(out)
-
-
-def attention_weights(model, params, inputs, lengths, target_length: int):
-  """Greedy predictions [B, T] and the attention weights [B, T, L] that produced them."""
-  ids, weights = _attention_weights(model, params, inputs, lengths, target_length)
+def attention_weights(model, params, inputs: dict, target_length: int):
+  """Greedy predictions [B, T] and the attention weights [B, T, L] that produced them, for a
+  dict of input arrays."""
+  ids, weights = _attention_weights(model, params, inputs, target_length)
   return np.asarray(ids), np.asarray(weights)
 
 
 # Jitted: run op by op, the decoder's scan alone compiles a dozen small programs (seconds).
 @functools.partial(jax.jit, static_argnames=("model", "target_length"))
-def _attention_weights(model, params, inputs, lengths, target_length):
-  targets = jnp.zeros((inputs.shape[0], target_length), jnp.int32)
-  logits, weights = model.apply({"params": params}, inputs, lengths, targets, greedy=True,
-                                return_attention=True)
+def _attention_weights(model, params, inputs, target_length):
+  rows = len(jax.tree.leaves(inputs)[0])
+  targets = jnp.zeros((rows, target_length), jnp.int32)
+  logits, weights = model.apply({"params": params}, inputs | {"targets": targets},
+                                teacher_force=False, return_attention=True)
   return metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32)), weights

@@ -1,17 +1,22 @@
-"""The two seq2seq architectures, as flax.linen modules.
+"""The two seq2seq architectures, as flax.linen modules that take a batch dict.
 
-Both take
-  inputs:        int32 [batch, query_length]   token ids, PAD-padded
-  input_lengths: int32 [batch]                 number of real tokens
-  targets:       int32 [batch, target_length]  answer ids + EOS, PAD-padded
-and return logits float32 [batch, target_length, vocab_size].
+  model.apply({"params": params}, batch, train=False, teacher_force=True) -> logits
+
+batch["targets"]: int32 [batch, target_length], answer ids + EOS, PAD-padded (only their
+shape is read when not teacher-forcing); the logits are float32 [batch, target_length,
+vocab_size]. The input side is the task's: a `source` factory (from the task) makes the
+module that turns the batch's inputs into features [batch, length, dim] and lengths
+[batch], e.g. `TokenInput` reading batch["inputs"] (int32 [batch, query_length], token ids,
+PAD-padded) and batch["input_lengths"] (int32 [batch]). The stacked (bi)RNN encoder, the
+decoder, the loss and the search are the same for every task.
 
 `repeat` (Keras addition_rnn): the encoder's last output, repeated once per
 output step, is the input of a decoder that returns sequences.
 
 `encoder_decoder` (Sutskever 2014, Cho 2014): each encoder layer's final state
 initialises a decoder layer; the decoder reads the previous target token
-(teacher forcing) in training, or its own previous prediction with `greedy=True`.
+(teacher forcing) in training, or its own previous prediction with `teacher_force=False`.
+It decodes step by step (`STEPWISE`), so beam search and sampling apply to it.
 
 Bidirectional encoders: every encoder layer runs forward and backward over the
 real tokens (padding is skipped in both directions) and passes the
@@ -28,6 +33,7 @@ A global batch split over devices thus gets the masks it would get on one device
 """
 
 import functools
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -65,16 +71,33 @@ class Dropout(nn.Module):
     return jnp.where(masks, x / keep, jnp.zeros_like(x))
 
 
-class TokenInput(nn.Module):
-  """One-hot ids (embed_dim == 0, as Keras) or a learned embedding."""
+def _embed(vocab_size: int, embed_dim: int, ids):
+  """One-hot ids (embed_dim == 0, as Keras) or a learned embedding (an `Embed_0` of the
+  calling module)."""
+  if embed_dim:
+    return nn.Embed(vocab_size, embed_dim)(ids)
+  return jax.nn.one_hot(ids, vocab_size, dtype=jnp.float32)
+
+
+class TokenEmbed(nn.Module):
+  """Token ids int32 [...] -> float32 [..., D] (the decoder's previous token)."""
   vocab_size: int
   embed_dim: int
 
   @nn.compact
   def __call__(self, ids):
-    if self.embed_dim:
-      return nn.Embed(self.vocab_size, self.embed_dim)(ids)
-    return jax.nn.one_hot(ids, self.vocab_size, dtype=jnp.float32)
+    return _embed(self.vocab_size, self.embed_dim, ids)
+
+
+class TokenInput(nn.Module):
+  """The input side of text tasks: batch["inputs"] int32 [B, L] and batch["input_lengths"]
+  int32 [B] -> (vectors float32 [B, L, D], lengths int32 [B])."""
+  vocab_size: int
+  embed_dim: int
+
+  @nn.compact
+  def __call__(self, batch):
+    return _embed(self.vocab_size, self.embed_dim, batch["inputs"]), batch["input_lengths"]
 
 
 class Encoder(nn.Module):
@@ -103,7 +126,9 @@ class Encoder(nn.Module):
 
 class RepeatModel(nn.Module):
   """Keras addition_rnn: encoder -> RepeatVector -> decoder returning sequences -> Dense."""
+  STEPWISE = False  # Its decoder never reads its own outputs: greedy only.
   vocab_size: int
+  source: Callable[[], nn.Module]  # The task's input module (see the module docstring).
   cell: str = "lstm"
   hidden_size: int = 128
   encoder_layers: int = 1
@@ -113,18 +138,18 @@ class RepeatModel(nn.Module):
   embed_dim: int = 0
 
   @nn.compact
-  def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False,
-               example_ids=None):
-    del greedy  # The repeat model never reads its own predictions.
-    x = TokenInput(self.vocab_size, self.embed_dim)(inputs)
+  def __call__(self, batch, *, train=False, teacher_force=True):
+    del teacher_force  # The repeat model never reads its own predictions.
+    example_ids = batch.get("example_ids")
+    x, lengths = self.source()(batch)
     _, finals = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
-                        self.dropout)(x, input_lengths, train, example_ids)
+                        self.dropout)(x, lengths, train, example_ids)
     last = finals[-1]
     if self.bidirectional:
       summary = jnp.concatenate([carry_output(self.cell, c) for c in last], axis=-1)
     else:
       summary = carry_output(self.cell, last)
-    y = jnp.repeat(summary[:, None, :], targets.shape[1], axis=1)
+    y = jnp.repeat(summary[:, None, :], batch["targets"].shape[1], axis=1)
     for i in range(self.decoder_layers):
       y = nn.RNN(make_cell(self.cell, self.hidden_size, f"decoder_{i}"))(y)
       y = Dropout(self.dropout)(y, example_ids, deterministic=not train)
@@ -152,7 +177,7 @@ class Decoder(nn.Module):
   attention_size: int = 0  # 0 = hidden_size.
 
   def setup(self):
-    self.token_input = TokenInput(self.vocab_size, self.embed_dim)
+    self.token_input = TokenEmbed(self.vocab_size, self.embed_dim)
     self.cells = [make_cell(self.cell, self.hidden_size, f"cell_{i}")
                   for i in range(self.num_layers)]
     self.drop = Dropout(self.dropout)
@@ -218,7 +243,9 @@ class EncoderDecoder(nn.Module):
   Besides `__call__`, `encode` and `decode_step` expose the model one step at a time for
   beam search and sampling (s2s.decoding).
   """
+  STEPWISE = True  # `encode` + `decode_step`: greedy, beam search and sampling.
   vocab_size: int  # Target vocabulary.
+  source: Callable[[], nn.Module]  # The task's input module (see the module docstring).
   cell: str = "lstm"
   hidden_size: int = 128
   encoder_layers: int = 1
@@ -228,10 +255,9 @@ class EncoderDecoder(nn.Module):
   embed_dim: int = 0
   attention: str = "none"
   attention_size: int = 0
-  source_vocab_size: int = 0  # 0 = vocab_size (one vocabulary for both sides).
 
   def setup(self):
-    self.source_input = TokenInput(self.source_vocab_size or self.vocab_size, self.embed_dim)
+    self.source_input = self.source()
     self.encoder = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
                            self.dropout)
     self.decoder = Decoder(self.vocab_size, self.cell, self.hidden_size, self.decoder_layers,
@@ -243,26 +269,28 @@ class EncoderDecoder(nn.Module):
           for i in range(self.encoder_layers - min(self.encoder_layers, self.decoder_layers),
                          self.encoder_layers) for part in parts}
 
-  def encode(self, inputs, input_lengths, train: bool = False, example_ids=None):
+  def encode(self, batch, train: bool = False):
     """-> (decoder carry, memory [B, L, H or 2H], keys, mask [B, L])."""
-    memory, finals = self.encoder(self.source_input(inputs), input_lengths, train, example_ids)
-    mask = jnp.arange(inputs.shape[1])[None, :] < input_lengths[:, None]
-    feed = jnp.zeros((inputs.shape[0], self.hidden_size), jnp.float32)
-    return ((self.initial_states(finals, inputs.shape[0]), feed), memory,
+    x, lengths = self.source_input(batch)
+    memory, finals = self.encoder(x, lengths, train, batch.get("example_ids"))
+    mask = jnp.arange(x.shape[1])[None, :] < lengths[:, None]
+    feed = jnp.zeros((x.shape[0], self.hidden_size), jnp.float32)
+    return ((self.initial_states(finals, x.shape[0]), feed), memory,
             self.decoder.keys(memory), mask)
 
   def decode_step(self, carry, token, memory, keys, mask):
     """One inference step: -> (carry, logits [B, V], attention weights [B, L])."""
     return self.decoder(carry, token, memory, keys, mask, False)
 
-  def __call__(self, inputs, input_lengths, targets, *, train=False, greedy=False,
-               return_attention=False, example_ids=None):
+  def __call__(self, batch, *, train=False, teacher_force=True, return_attention=False):
+    targets = batch["targets"]
+    example_ids = batch.get("example_ids")
     if example_ids is None:
-      example_ids = jnp.arange(inputs.shape[0], dtype=jnp.int32)
-    carry, memory, keys, mask = self.encode(inputs, input_lengths, train, example_ids)
-    bos = jnp.full((inputs.shape[0], 1), vocab_lib.BOS, jnp.int32)
+      example_ids = jnp.arange(targets.shape[0], dtype=jnp.int32)
+    carry, memory, keys, mask = self.encode(batch | {"example_ids": example_ids}, train)
+    bos = jnp.full((targets.shape[0], 1), vocab_lib.BOS, jnp.int32)
     decoder_inputs = jnp.concatenate([bos, targets[:, :-1]], axis=1)
-    scan = nn.scan(functools.partial(_decode_body, teacher_force=not greedy, train=train),
+    scan = nn.scan(functools.partial(_decode_body, teacher_force=teacher_force, train=train),
                    variable_broadcast="params", split_rngs={"params": False, "dropout": True},
                    in_axes=(1, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
                    out_axes=1)
@@ -292,14 +320,15 @@ class EncoderDecoder(nn.Module):
 MODELS = {"repeat": RepeatModel, "encoder_decoder": EncoderDecoder}
 
 
-def build(model_config, vocab_size: int, source_vocab_size: int = 0) -> nn.Module:
-  """The model a config's `model` fields describe; `vocab_size` is the target vocabulary's."""
+def build(model_config, *, vocab_size: int, source: Callable[[], nn.Module]) -> nn.Module:
+  """The model a config's `model` fields describe, over the task's input module `source` (a
+  factory, e.g. `functools.partial(TokenInput, vocab_size, embed_dim)`); `vocab_size` is the
+  target vocabulary's."""
   kwargs = dict(
-      vocab_size=vocab_size, cell=model_config.cell, hidden_size=model_config.hidden_size,
-      encoder_layers=model_config.encoder_layers, decoder_layers=model_config.decoder_layers,
-      bidirectional=model_config.bidirectional, dropout=model_config.dropout,
-      embed_dim=model_config.embed_dim)
-  if model_config.name == "encoder_decoder":
-    kwargs.update(attention=model_config.attention, attention_size=model_config.attention_size,
-                  source_vocab_size=source_vocab_size)
+      vocab_size=vocab_size, source=source, cell=model_config.cell,
+      hidden_size=model_config.hidden_size, encoder_layers=model_config.encoder_layers,
+      decoder_layers=model_config.decoder_layers, bidirectional=model_config.bidirectional,
+      dropout=model_config.dropout, embed_dim=model_config.embed_dim)
+  if MODELS[model_config.name].STEPWISE:
+    kwargs.update(attention=model_config.attention, attention_size=model_config.attention_size)
   return MODELS[model_config.name](**kwargs)

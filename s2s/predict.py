@@ -20,9 +20,10 @@ import ml_collections
 import numpy as np
 
 from s2s import checkpoints
+from s2s import cli
 from s2s import inference
 from s2s import reporting
-from s2s import train
+from s2s import tasks
 from s2s import workdir as workdir_lib
 from s2s.errors import UserError, exit_on_user_error
 
@@ -37,45 +38,41 @@ class Predictor:
       raise UserError(f"--beam must be at least 1, got {beam}")
     if temperature < 0:
       raise UserError(f"--temperature must not be negative, got {temperature}")
-    if (beam > 1 or temperature > 0) and self.config.model.name != "encoder_decoder":
-      raise UserError(f"--beam and --temperature need an encoder_decoder model; this one is "
-                      f"{self.config.model.name!r} (greedy only)")
     if beam > 1 and temperature > 0:
       raise UserError("choose --beam or --temperature, not both")
-    self.encoder, self.model = train.build_task(self.config, workdir)
+    self.task, self.model = tasks.build(self.config, workdir)
+    if (beam > 1 or temperature > 0) and not self.model.STEPWISE:
+      raise UserError(f"--beam and --temperature need a model that decodes step by step; "
+                      f"config.model.name={self.config.model.name!r} is greedy only")
     self.params, self.step = checkpoints.restore_params(workdir)
-    self._decode = inference.make_decoder(self.model, max_length=self.encoder.target_length,
+    self._decode = inference.make_decoder(self.model, max_length=self.task.target_length,
                                           beam_size=beam, alpha=alpha, temperature=temperature)
     self._rng = jax.random.PRNGKey(seed)
 
-  def _encode(self, queries):
-    """Queries that are questions of the task -> (ids [B, L], lengths [B]); any other query is
+  def _inputs(self, queries) -> dict:
+    """Queries that are questions of the task -> a batch of input arrays; any other query is
     refused (a UserError naming it) rather than answered."""
-    queries = [self.encoder.normalize(q) for q in queries]
-    for query in queries:
-      self.encoder.check_query(query)
-    encoded = [self.encoder.encode_query(q) for q in queries]
-    return (np.stack([ids for ids, _ in encoded]),
-            np.array([n for _, n in encoded], np.int32))
+    examples = [self.task.parse_query(q) for q in queries]
+    return {k: np.stack([ex[k] for ex in examples]) for k in examples[0]}
 
   def __call__(self, queries: list[str]) -> list[str]:
-    inputs, lengths = self._encode(queries)
-    ids = jax.device_get(self._decode(self.params, inputs, lengths, self._rng))
-    return [self.encoder.decode(row) for row in ids]
+    ids = jax.device_get(self._decode(self.params, self._inputs(queries), self._rng))
+    return [self.task.decode(row) for row in ids]
 
   def plot_attention(self, queries: list[str], directory: str) -> list[str]:
-    """Heatmaps of the greedy translation's attention, one PNG per query; their paths."""
+    """Heatmaps of the greedy answer's attention, one PNG per query; their paths."""
     if self.config.model.get("attention", "none") == "none":
       raise UserError("--plot_attention needs a model trained with attention "
                       f"(this one has config.model.attention={self.config.model.get('attention', 'none')!r})")
-    inputs, lengths = self._encode(queries)
-    ids, weights = inference.attention_weights(self.model, self.params, inputs, lengths,
-                                               self.encoder.target_length)
+    inputs = self._inputs(queries)
+    ids, weights = inference.attention_weights(self.model, self.params, inputs,
+                                               self.task.target_length)
     paths = []
-    for i, (x, n) in enumerate(zip(inputs, lengths)):
+    for i in range(len(queries)):
       paths.append(os.path.join(directory, f"query_{i + 1}.png"))
-      reporting.plot_attention(paths[-1], self.encoder.source_pieces(x[:n]),
-                               self.encoder.target_pieces(ids[i]), weights[i], queries[i])
+      reporting.plot_attention(paths[-1],
+                               self.task.source_pieces({k: v[i] for k, v in inputs.items()}),
+                               self.task.target_pieces(ids[i]), weights[i], queries[i])
     return paths
 
 
@@ -127,4 +124,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=train.parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -7,8 +7,6 @@
 import contextlib
 import functools
 import json
-import os
-import re
 import shutil
 import signal
 import sys
@@ -20,21 +18,21 @@ import flax
 import flax.jax_utils
 import jax
 from jax import lax
-from jax.experimental import multihost_utils
 import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 import optax
 
 from s2s import checkpoints
+from s2s import cli
 from s2s import config as config_lib
 from s2s import dataset
 from s2s import inference
 from s2s import input_pipeline
+from s2s import evaluation
 from s2s import metrics as metrics_lib
-from s2s import models
 from s2s import reporting
-from s2s import tokenizers
+from s2s import tasks
 from s2s import vocab as vocab_lib
 from s2s import workdir as workdir_lib
 from s2s.errors import Interrupted, RunFailed, UserError, exit_on_user_error
@@ -103,8 +101,7 @@ def train_step(state: TrainState, batch, *, model):
   mean_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
 
   def loss_fn(params):
-    logits = model.apply({"params": params}, batch["inputs"], batch["input_lengths"],
-                         batch["targets"], train=True, example_ids=example_ids,
+    logits = model.apply({"params": params}, batch | {"example_ids": example_ids}, train=True,
                          rngs={"dropout": dropout_rng})
     sums = metrics_lib.loss_sums(logits, batch["targets"], weights)
     return sums["loss_sum"] / mean_tokens, (sums, logits)
@@ -140,61 +137,34 @@ def train_steps(state: TrainState, batches, count, *, model):
 def eval_step(params, batch, *, model):
   """Metric sums over the global batch, and this device's predictions [B, T].
 
-  The loss is teacher-forced (the likelihood of the right answer); the
-  accuracies use greedy decoding, as a user would predict.
+  The loss is teacher-forced (the likelihood of the right answer); the accuracies use
+  greedy decoding, as a user would predict (for a model that decodes step by step; the
+  repeat model's outputs never depend on its own predictions).
   """
-  args = (batch["inputs"], batch["input_lengths"], batch["targets"])
-  logits = model.apply({"params": params}, *args)
+  logits = model.apply({"params": params}, batch)
   sums = metrics_lib.loss_sums(logits, batch["targets"], batch["weights"])
-  if isinstance(model, models.EncoderDecoder):
-    logits = model.apply({"params": params}, *args, greedy=True)
+  if model.STEPWISE:
+    logits = model.apply({"params": params}, batch, teacher_force=False)
   predictions = metrics_lib.finalize_predictions(jnp.argmax(logits, -1).astype(jnp.int32))
   sums |= metrics_lib.accuracy_sums(predictions, batch["targets"], batch["weights"])
   return psum(sums), predictions
 
 
+def replicate(tree):
+  """`tree` on every local device, placed as the pmap'd steps place their outputs (placed by
+  flax.jax_utils.replicate, the first train step's inputs differ from the second's, and the
+  step compiles twice)."""
+  return jax.pmap(lambda x, _: x, axis_name=AXIS, in_axes=(None, 0))(
+      tree, np.zeros(jax.local_device_count()))
+
+
 def stack_batches(train_iter, k: int, size: int):
   """The next k batches, sharded and stacked to [devices, size, B / devices, ...] (the last
   one repeated to fill `size`, and never trained on), and the count k for every device."""
-  batches = [shard(next(train_iter)) for _ in range(k)]
+  batches = [input_pipeline.shard(next(train_iter)) for _ in range(k)]
   batches += batches[-1:] * (size - k)
   stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *batches)
   return stacked, np.full(jax.local_device_count(), k, np.int32)
-
-
-def shard(batch):
-  """[B, ...] host arrays -> [local devices, B / local devices, ...]."""
-  n = jax.local_device_count()
-  return jax.tree.map(lambda x: x.reshape((n, x.shape[0] // n) + x.shape[1:]), batch)
-
-
-def evaluate(p_eval_step, params, split_arrays, eval_batch_size):
-  """Metrics of a whole split, and the predicted ids of the whole split (every process)."""
-  keys = (*input_pipeline.ARRAY_KEYS, "weights")
-  arrays = {k: split_arrays[k] for k in keys}
-  n = len(arrays["inputs"])  # The same in every process (padded shares).
-  per_process = eval_batch_size // jax.process_count()
-  padded = -(-n // per_process) * per_process
-  arrays = {k: np.concatenate([v, np.zeros((padded - n,) + v.shape[1:], v.dtype)])
-            for k, v in arrays.items()}
-  sums, predictions = [], []
-  for start in range(0, padded, per_process):
-    batch = shard({k: v[start:start + per_process] for k, v in arrays.items()})
-    s, p = p_eval_step(params, batch)
-    sums.append(s)
-    predictions.append(p)
-  sums, predictions = jax.device_get((sums, predictions))
-  total = {k: sum(s[k][0] for s in sums) for k in sums[0]}
-  predictions = np.concatenate([p.reshape((-1, p.shape[-1])) for p in predictions])[:n]
-  return metrics_lib.summarize(total), whole_split(predictions, split_arrays["weights"])
-
-
-def whole_split(rows, weights):
-  """This process's rows of a split -> the whole split's rows, in order, in every process."""
-  if jax.process_count() > 1:
-    rows = multihost_utils.process_allgather(rows, tiled=True)
-    weights = multihost_utils.process_allgather(weights, tiled=True)
-  return rows[weights > 0]
 
 
 def prepare_workdir(workdir: str, config, allow_config_change: bool):
@@ -222,70 +192,12 @@ def check_disk_space(workdir: str, state, keep: int):
                     f"run's {keep + 1} checkpoints in flight need about {need / 1e6:,.1f} MB")
 
 
-TASK_FILE = "task.json"  # Translation: tokenizer kind and sequence lengths, fixed at the start.
-
-
-def build_task(config, workdir: str | None = None, sources: dict | None = None):
-  """The example encoder and the model a config describes.
-
-  Translation trains its tokenizers on the training split the first time (`sources`
-  given) and saves them with the sequence lengths in the workdir; later (resuming,
-  predicting) it loads them from there.
-  """
-  if config.task.name == "translation":
-    return _build_translation(config, workdir, sources)
-  task = dataset.task_from_config(config.task)
-  longest = (dataset.length_generalization_digits(config.task)
-             if config.task.num_length_generalization else task.digits)
-  vocab = vocab_lib.CharVocab(task.chars)
-  encoder = input_pipeline.Encoder(vocab, task.max_query_length(longest),
-                                   task.max_answer_length(longest) + 1, config.task.reverse, task)
-  return encoder, models.build(config.model, vocab.size)
-
-
-def _build_translation(config, workdir, sources):
-  c = config.task
-  path = os.path.join(workdir, TASK_FILE)
-  prefixes = {side: os.path.join(workdir, f"{side}_tokenizer") for side in ("source", "target")}
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    tok = {side: tokenizers.load(saved["tokenizer"], p) for side, p in prefixes.items()}
-    lengths = saved["query_length"], saved["target_length"]
-  else:
-    if sources is None:
-      raise UserError(f"workdir {workdir!r} holds no {TASK_FILE}: its training never started")
-    texts = input_pipeline.TextEncoder.texts
-    train_texts = [texts(r) for r in _records(sources["train"])]
-    tok = {side: tokenizers.train(c.tokenizer, [pair[i] for pair in train_texts],
-                                  vocab_size=c.vocab_size)
-           for i, side in enumerate(("source", "target"))}
-    # Static shapes: the longest source and target (+ EOS) in any split.
-    lengths = [0, 0]
-    for src in sources.values():
-      for source, target in (texts(r) for r in _records(src)):
-        lengths[0] = max(lengths[0], len(tok["source"].encode(source)))
-        lengths[1] = max(lengths[1], len(tok["target"].encode(target)) + 1)
-    if jax.process_index() == 0:
-      for side, prefix in prefixes.items():
-        tok[side].save(prefix)
-      workdir_lib.write_json(path, {
-          "tokenizer": c.tokenizer, "query_length": lengths[0], "target_length": lengths[1],
-          "source_vocab_size": tok["source"].size, "target_vocab_size": tok["target"].size})
-  encoder = input_pipeline.TextEncoder(tok["source"], tok["target"], lengths[0], lengths[1],
-                                       c.reverse)
-  return encoder, models.build(config.model, tok["target"].size, tok["source"].size)
-
-
-def _records(source):
-  return source.__getitems__(list(range(len(source))))
-
-
-def init_state(config, model, encoder, tx) -> TrainState:
+def init_state(config, model, task, tx) -> TrainState:
+  """Parameters initialised from the task's input spec (zeros of one example's shapes)."""
   rng, init_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-  inputs = jnp.zeros((1, encoder.query_length), jnp.int32)
-  targets = jnp.zeros((1, encoder.target_length), jnp.int32)
-  params = jax.jit(model.init)(init_rng, inputs, jnp.ones((1,), jnp.int32), targets)["params"]
+  batch = {k: jnp.zeros((1, *shape), dtype) for k, (shape, dtype) in task.input_spec.items()}
+  batch["targets"] = jnp.zeros((1, task.target_length), jnp.int32)
+  params = jax.jit(model.init)(init_rng, batch)["params"]
   return TrainState(step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
                     rng=rng, tx=tx)
 
@@ -314,7 +226,13 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
 
 def _train_and_evaluate(config, workdir: str, progress: dict):
   sources = dataset.load(config.task, config.data_dir)
-  encoder, model = build_task(config, workdir, sources)
+  task, model = tasks.build(config, workdir, sources)
+  metrics = config_lib.task_rules(config.task.name).metrics  # What the task reports.
+  if (config.model.attention != "none" and config.num_attention_plots
+      and not hasattr(task, "source_pieces")):
+    raise UserError(f"config.num_attention_plots={config.num_attention_plots}: the "
+                    f"{config.task.name} task cannot label attention plots (it has no "
+                    f"source_pieces); set it to 0")
 
   steps_per_epoch = input_pipeline.steps_per_epoch(len(sources["train"]), config.batch_size)
   if steps_per_epoch == 0:
@@ -324,10 +242,12 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
   eval_every = config.eval_every_steps or steps_per_epoch
 
   tx = make_optimizer(config, total_steps)
-  state = init_state(config, model, encoder, tx)
-  splits = {name: input_pipeline.read_split(src, encoder, process_share=name != "train")
-            for name, src in sources.items() if len(src)}
-  train_iter = input_pipeline.train_iterator(splits.pop("train"), config.batch_size, config.seed)
+  state = init_state(config, model, task, tx)
+  train_data = input_pipeline.hold(sources["train"], task, range(len(sources["train"])),
+                                   config.data_memory_mb)
+  splits = {name: input_pipeline.Split(src, task, config.data_memory_mb)
+            for name, src in sources.items() if name != "train" and len(src)}
+  train_iter = input_pipeline.train_iterator(train_data, config.batch_size, config.seed)
   if jax.process_index() == 0:
     check_disk_space(workdir, state, config.keep_checkpoints)
   ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
@@ -366,50 +286,36 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
                            donate_argnums=(0,))
   p_eval_step = jax.pmap(functools.partial(eval_step, model=model), axis_name=AXIS)
 
-  translation = config.task.name == "translation"
+  if config.beam_size > 1:  # One jitted decoder for every final split (compiled on first use).
+    beam_decoder = inference.make_decoder(model, max_length=task.target_length,
+                                          beam_size=config.beam_size, alpha=config.beam_alpha)
 
-  def run_eval(split, step, final=False):
-    data = splits[split]
-    results, predictions = evaluate(p_eval_step, rstate.params, data, config.eval_batch_size)
-    # Text only where something reads it: the text metrics, or the sample table's rows.
-    texts = ([encoder.decode(p) for p in predictions] if translation or config.num_samples
-             else None)
-    if translation:  # Padding positions mean nothing in a sentence.
-      results = {k: v for k, v in results.items() if k != "padded_char_accuracy"}
-      results |= metrics_lib.text_metrics(texts, data["all_answers"])
-    if final and config.beam_size > 1 and isinstance(model, models.EncoderDecoder):
-      results |= beam_results(data, flax.jax_utils.unreplicate(rstate.params))
-    reporter.write(split, step, results)
+  def run_eval(name, step, final=False):
+    split = splits[name]
+    results, ids = evaluation.evaluate(p_eval_step=p_eval_step, params=rstate.params,
+                                       split=split, eval_batch_size=config.eval_batch_size)
+    texts = None  # Decoded only where something reads them.
+    if any(m not in results for m in metrics):  # The rest are computed on decoded text.
+      text_metrics, texts = evaluation.text_results(task, ids, split)
+      results |= text_metrics
+    results = evaluation.reported(results, metrics)
+    if final and config.beam_size > 1:
+      results |= evaluation.beam_metrics(
+          decoder=beam_decoder, params=flax.jax_utils.unreplicate(rstate.params), split=split,
+          task=task, metrics=metrics, beam_size=config.beam_size,
+          batch_size=max(1, config.eval_batch_size // 4))
+    reporter.write(name, step, results)
     if config.num_samples:
-      reporter.samples(split, step, data["queries"], data["answers"], texts[:len(data["answers"])],
+      texts = texts or [task.decode(row) for row in ids]
+      reporter.samples(name, step, split.queries, split.answers, texts[:len(split.answers)],
                        config.num_samples, config.seed)
     return results
-
-  if config.beam_size > 1 and isinstance(model, models.EncoderDecoder):
-    # One jitted decoder for every final split (it compiles on first use).
-    beam_decode = inference.make_decoder(model, max_length=encoder.target_length,
-                                         beam_size=config.beam_size, alpha=config.beam_alpha)
-
-  def beam_results(data, params):
-    """The split decoded with beam search: metrics suffixed _beam{K}."""
-    ids = inference.decode_all(beam_decode, params, data["inputs"], data["input_lengths"],
-                               max(1, config.eval_batch_size // 4))
-    ids = whole_split(ids, data["weights"])
-    targets = whole_split(data["targets"], data["weights"])
-    weights = np.ones(len(ids), np.float32)
-    sums = jax.device_get(metrics_lib.accuracy_sums(ids, targets, weights))
-    sums["tokens"] = np.sum(targets != vocab_lib.PAD)
-    out = metrics_lib.summarize(sums)
-    if translation:
-      out.pop("padded_char_accuracy")
-      out |= metrics_lib.text_metrics([encoder.decode(p) for p in ids], data["all_answers"])
-    return {f"{k}_beam{config.beam_size}": v for k, v in out.items()}
 
   def boundary(step):  # Where the host must look: log, evaluate, checkpoint or stop.
     return (step % config.log_every_steps == 0 or step % eval_every == 0
             or step % config.checkpoint_every_steps == 0 or step == total_steps)
 
-  rstate = flax.jax_utils.replicate(state)
+  rstate = replicate(state)
   pending, fetched = [], []  # Metric sums of the steps since the last log: device, host side.
   step = start_step
   try:
@@ -448,14 +354,9 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
       if split in splits:
         run_eval(split, step, final=True)
     if config.model.attention != "none" and config.num_attention_plots:
-      data = splits["validation"]
-      n = min(config.num_attention_plots, len(data["inputs"]))
-      ids, weights = inference.attention_weights(
-          model, flax.jax_utils.unreplicate(rstate.params), data["inputs"][:n],
-          data["input_lengths"][:n], encoder.target_length)
-      reporter.attention_plots(step, [encoder.source_pieces(x[:l]) for x, l in
-                                      zip(data["inputs"][:n], data["input_lengths"][:n])],
-                               [encoder.target_pieces(p) for p in ids], weights)
+      reporter.attention_plots(step, *evaluation.attention(
+          model=model, params=flax.jax_utils.unreplicate(rstate.params),
+          split=splits["validation"], task=task, count=config.num_attention_plots))
   except BaseException:
     reporter.close()
     ckpt.close(raise_errors=False)
@@ -485,128 +386,24 @@ def define_flags():
   flags.DEFINE_string("workdir", None, "Directory for config.json, metrics and checkpoints.")
   flags.DEFINE_bool("allow_config_change", False,
                     "Continue a workdir's run even though its config.json differs.")
-  flags.DEFINE_string("coordinator_address", None,
-                      "host:port of process 0, to train with several processes outside SLURM "
-                      "(with --num_processes and --process_id).")
-  flags.DEFINE_integer("num_processes", None, "Processes training together.")
-  flags.DEFINE_integer("process_id", None, "This process's index, 0..num_processes-1.")
-  flags.DEFINE_string("compilation_cache", os.path.join("~", ".cache", "s2s", "jax"),
-                      "Directory of JAX's persistent compilation cache, shared by all runs: a "
-                      "rerun or a sweep's next run loads its programs instead of compiling "
-                      "them (about 2 s of configs/addition_fast.py's 22 s). Empty: no cache.")
-
-
-def use_compilation_cache(path: str):
-  """Caches every program that takes over 0.2 s to compile. A cached program is the same
-  executable, so results do not change; a directory that cannot be made only costs speed."""
-  if not path:
-    return
-  path = os.path.expanduser(path)
-  try:
-    os.makedirs(path, exist_ok=True)
-  except OSError as e:
-    print(f"warning: no compilation cache ({e})", file=sys.stderr)
-    return
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-def init_distributed():
-  """Joins a multi-process run: from the flags, or detected in a SLURM job of several tasks.
-
-  Every process then feeds its local devices its part of each global batch, and
-  the pmap'd step's collectives span all processes' devices.
-  """
-  if FLAGS.coordinator_address is None and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
-    return
-  jax.config.update("jax_cpu_collectives_implementation", "gloo")  # Used only on CPU.
-  jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-
-
-def parse_flags(argv):
-  """absl flag parsing whose errors (unknown config fields, bad values) are one line.
-
-  Parsing only reads the command line and the config file, so every error here
-  is the user's to fix and is reported without a traceback.
-  """
-  try:
-    return FLAGS(argv)
-  except Exception as e:  # pylint: disable=broad-except
-    print(f"error: {_flag_error(e, argv)}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _config_path(argv) -> str | None:
-  """The config file named by `--config=FILE[:arg]` or `--config FILE[:arg]` (the last one)."""
-  path = None
-  for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
-      path = arg.split("=", 1)[1]
-    elif arg == "--config" and i + 1 < len(argv):
-      path = argv[i + 1]
-  return path.split(":", 1)[0] if path is not None else None
-
-
-def _flag_error(e, argv) -> str:
-  path = _config_path(argv)
-  # A syntax error or an exception in the config file (or its get_config): its line.
-  message = path and config_lib.describe_load_error(path, e)
-  if message:
-    return message
-  field = re.match(r"flag --config\.([\w.]+)=", str(e))
-  if isinstance(e, flags.IllegalFlagValueError) and field:  # A value of the wrong type.
-    values = [a.split("=", 1)[1] for a in argv if a.startswith(f"--config.{field.group(1)}=")]
-    if values:
-      return config_lib.type_error(field.group(1), values[-1])
-  while e.args and isinstance(e.args[0], BaseException):
-    e = e.args[0]  # ml_collections wraps the KeyError that carries the message.
-  text = str(e.args[0]) if e.args else str(e)
-  if isinstance(e, (AttributeError, KeyError)):
-    # ml_collections: "'hiden_size'\nDid you mean "hidden_size" instead of "hiden_size"?"
-    key = re.match(r"\W*(\w+)", text)
-    if key:
-      paths = [a[2:].split("=")[0] for a in argv
-               if a.startswith("--config.") and key.group(1) in a.split("=")[0].split(".")]
-      suggestion = re.search(r'Did you mean "(\w+)"', text)
-      hint = f" (did you mean {suggestion.group(1)!r}?)" if suggestion else ""
-      return f"unknown config field {paths[0] if paths else key.group(1)!r}{hint}"
-  if isinstance(e, flags.UnrecognizedFlagError) and "'config." in text:
-    return text.replace("Unknown command line flag", "unknown config field")
-  if isinstance(e, OSError) and "config file" in text:
-    return f"cannot load the config file {path or ''!r}: {text.splitlines()[-1].strip()}"
-  return " ".join(line.strip() for line in text.splitlines() if line.strip())
+  cli.define_jax_flags()
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  config = FLAGS.config
-  try:
-    if config is not None:
-      config.get("task")  # config_flags defers a config file's load error until first use.
-  except OSError as e:
-    print(f"error: {_flag_error(e, sys.argv)}", file=sys.stderr)
-    sys.exit(2)
-  path = _config_path(sys.argv)
-  if path is None or FLAGS.workdir is None:
+  config = cli.load_config(FLAGS.config, sys.argv)
+  if FLAGS.workdir is None:
     print("error: --config and --workdir are required", file=sys.stderr)
     sys.exit(2)
-  exit_on_user_error(config_lib.returned_config, path, config)  # get_config returned a dict?
   logging.set_verbosity(logging.WARNING)  # Orbax reports every save at INFO.
   checkpoints.report_failures_once()
-  init_distributed()
-  use_compilation_cache(FLAGS.compilation_cache)
-  # SIGTERM (kill, SLURM preemption) stops the run as Ctrl-C does: one line, no traceback.
-  signal.signal(signal.SIGTERM, _raise_interrupt)
+  cli.init_distributed()
+  cli.use_compilation_cache(FLAGS.compilation_cache)
+  cli.stop_on_sigterm()
   exit_on_user_error(train_and_evaluate, config, FLAGS.workdir, FLAGS.allow_config_change)
-
-
-def _raise_interrupt(signum, frame):
-  del frame
-  raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -39,6 +39,11 @@ class CharVocab:
       ids.append(i)
     return ids
 
+  def piece(self, i: int) -> str:
+    """What one id stands for, for display (attention plots); specials as <pad>, <eos>, ..."""
+    i = int(i)
+    return SPECIALS[i] if i < len(SPECIALS) else self.chars[i - len(SPECIALS)]
+
   def decode(self, ids: Sequence[int]) -> str:
     """Text of `ids` up to the first EOS; pad and bos are skipped, unk shows as U+FFFD."""
     out = []

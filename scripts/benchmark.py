@@ -43,11 +43,13 @@ import flax  # pylint: disable=wrong-import-position
 import flax.jax_utils  # pylint: disable=wrong-import-position
 import jax  # pylint: disable=wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
+import numpy as np  # pylint: disable=wrong-import-position
 
 from s2s import config as config_lib  # pylint: disable=wrong-import-position
 from s2s import dataset  # pylint: disable=wrong-import-position
 from s2s import inference  # pylint: disable=wrong-import-position
 from s2s import input_pipeline  # pylint: disable=wrong-import-position
+from s2s import tasks  # pylint: disable=wrong-import-position
 from s2s import train  # pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,32 +85,33 @@ class Setup:
 
   def __init__(self, config, data_dir):
     self.config = config
-    self.encoder, self.model = train.build_task(config)
     sources = dataset.load(config.task, data_dir)
-    self.train_arrays = input_pipeline.read_split(sources["train"], self.encoder,
-                                                  process_share=False)
-    self.steps_per_epoch = input_pipeline.steps_per_epoch(len(sources["train"]),
-                                                          config.batch_size)
+    self.task, self.model = tasks.build(config)
+    train_source = sources["train"]
+    self.train_data = input_pipeline.hold(train_source, self.task, range(len(train_source)),
+                                          config.data_memory_mb)
+    self.steps_per_epoch = input_pipeline.steps_per_epoch(len(train_source), config.batch_size)
     tx = train.make_optimizer(config, 10 * self.steps_per_epoch)
-    self.state = train.init_state(config, self.model, self.encoder, tx)
+    self.state = train.init_state(config, self.model, self.task, tx)
     self.step = functools.partial(train.train_step, model=self.model)
 
   def batches(self, seed=0):
-    return input_pipeline.train_iterator(self.train_arrays, self.config.batch_size, seed)
+    return input_pipeline.train_iterator(self.train_data, self.config.batch_size, seed)
 
   def flops_per_example(self) -> float:
-    return training_flops_per_example(self.config.model, self.encoder)
+    return training_flops_per_example(self.config.model, self.task)
 
 
-def training_flops_per_example(model, encoder) -> float:
-  """Matmul FLOPs of one training example: 3x the forward pass (forward, two backward products).
+def training_flops_per_example(model, task) -> float:
+  """Matmul FLOPs of one training example of a text task (token ids in and out, through
+  `task.source` and `task.target` vocabularies): 3x the forward pass (forward, two backward
+  products).
 
   Counted over the padded lengths, as computed. XLA's cost analysis counts a scan's body once,
   not once per time step, so it cannot be used here. The Keras recipe gives 6.2 MFLOP.
   """
   gates = 4 if model.cell == "lstm" else 3
-  h, v = model.hidden_size, encoder.vocab.size
-  token_width = model.embed_dim or v
+  h, source_v, target_v = model.hidden_size, task.source.size, task.target_vocab_size
   directions = 2 if model.bidirectional else 1
 
   def layer(inputs, steps):
@@ -116,11 +119,13 @@ def training_flops_per_example(model, encoder) -> float:
 
   forward = 0
   for i in range(model.encoder_layers):
-    forward += directions * layer(token_width if i == 0 else directions * h, encoder.query_length)
-  first_decoder_input = directions * h if model.name == "repeat" else token_width
+    width = (model.embed_dim or source_v) if i == 0 else directions * h
+    forward += directions * layer(width, task.query_length)
+  first_decoder_input = (directions * h if model.name == "repeat"
+                         else model.embed_dim or target_v)
   for i in range(model.decoder_layers):
-    forward += layer(first_decoder_input if i == 0 else h, encoder.target_length)
-  forward += 2 * h * v * encoder.target_length  # The output Dense.
+    forward += layer(first_decoder_input if i == 0 else h, task.target_length)
+  forward += 2 * h * target_v * task.target_length  # The output Dense.
   return 3 * forward
 
 
@@ -193,16 +198,17 @@ def large_model(data_dir, repeats, peak):
 def decode_throughput(data_dir, repeats):
   config = config_lib.base_config()
   config.model.name = "encoder_decoder"
-  encoder, model = train.build_task(config)
-  source = dataset.load(config.task, data_dir)["validation"]
-  arrays = input_pipeline.read_split(source, encoder)
-  state = train.init_state(config, model, encoder, train.make_optimizer(config, 1))
-  n = 1000
+  sources = dataset.load(config.task, data_dir)
+  task, model = tasks.build(config)
+  split = input_pipeline.Split(sources["validation"], task, config.data_memory_mb)
+  state = train.init_state(config, model, task, train.make_optimizer(config, 1))
+  n = min(1000, split.size)
 
-  args = (state.params, arrays["inputs"][:n], arrays["input_lengths"][:n])
+  rows = split.take(np.arange(n))
+  args = (state.params, {k: rows[k] for k in task.input_spec})
   out = {"batch": n}
   for name, beam in (("greedy", 1), ("beam5", 5)):
-    decode = inference.make_decoder(model, max_length=encoder.target_length, beam_size=beam)
+    decode = inference.make_decoder(model, max_length=task.target_length, beam_size=beam)
     decode(*args).block_until_ready()
     calls = 10 if beam == 1 else 2
     times = []
@@ -218,7 +224,7 @@ def decode_throughput(data_dir, repeats):
 def pmap_vs_jit(data_dir, repeats):
   setup = Setup(config_lib.base_config(), data_dir)
   batch_iter = setup.batches()
-  batches = [train.shard(next(batch_iter)) for _ in range(1100)]
+  batches = [input_pipeline.shard(next(batch_iter)) for _ in range(1100)]
   variants = {
       "pmap": jax.pmap(setup.step, axis_name=train.AXIS, donate_argnums=(0,)),
       # The same step, vmapped over the size-1 device axis so that its collectives resolve.

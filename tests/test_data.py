@@ -13,9 +13,12 @@ import pytest
 from s2s import arithmetic
 from s2s import config as config_lib
 from s2s import dataset
+from s2s import evaluation
 from s2s import input_pipeline
+from s2s import tasks
 from s2s import train
 from s2s import vocab as vocab_lib
+from s2s.tasks import arithmetic as arithmetic_task
 from conftest import ROOT
 
 
@@ -39,7 +42,7 @@ assert "tensorflow" not in sys.modules, "TensorFlow was imported"
   assert result.returncode == 0, result.stderr
   assert "{'train': 900, 'validation': 100, 'test': 200, 'length_generalization': 50}" in (
       result.stdout)
-  name = dataset.builder_from_config(task_config()).builder_config.name
+  name = arithmetic_task.builder(task_config()).builder_config.name
   assert name == "d2_addsub_t2_n1000_v0.1_test200_lg50x3_s0"
   files = glob.glob(os.path.join(data_dir, "arithmetic", name, "*", "*.array_record*"))
   assert {os.path.basename(f).split(".")[0] for f in files} == {
@@ -68,23 +71,31 @@ def test_different_task_seed_gives_different_questions(data_dir):
   assert sorted(r["query"] for r in a) != sorted(r["query"] for r in b)
 
 
-def make_encoder(reverse=True):
-  task = arithmetic.ArithmeticTask(digits=2, ops="+-")
-  return input_pipeline.Encoder(vocab_lib.CharVocab(task.chars), task.max_query_length(3),
-                                task.max_answer_length(3) + 1, reverse)
+MEMORY_MB = 64.0  # Every split here fits: held in memory (Encoded).
+
+
+def make_task(reverse=True):
+  grammar = arithmetic.ArithmeticTask(digits=2, ops="+-")
+  vocab = vocab_lib.CharVocab(grammar.chars)
+  return arithmetic_task.Task(vocab, vocab, grammar.max_query_length(3),
+                              grammar.max_answer_length(3) + 1, reverse)
+
+
+def hold_all(source, task, memory_mb=MEMORY_MB):
+  return input_pipeline.hold(source, task, range(len(source)), memory_mb)
 
 
 def test_encoder_reverses_pads_and_appends_eos():
-  encoder = make_encoder()
-  example = encoder({"query": b"12-345", "answer": b"-333"})
-  vocab = encoder.vocab
+  task = make_task()
+  example = task.encode({"query": b"12-345", "answer": b"-333"})
+  vocab = task.source
   n = int(example["input_lengths"])
   assert n == 6
   assert vocab.decode(example["inputs"][:n]) == "543-21"
   assert (example["inputs"][n:] == vocab_lib.PAD).all()
   assert vocab.decode(example["targets"]) == "-333"
   assert example["targets"][4] == vocab_lib.EOS and (example["targets"][5:] == vocab_lib.PAD).all()
-  plain = make_encoder(reverse=False)({"query": b"12-345", "answer": b"-333"})
+  plain = make_task(reverse=False).encode({"query": b"12-345", "answer": b"-333"})
   assert vocab.decode(plain["inputs"]) == "12-345"
 
 
@@ -93,25 +104,32 @@ def batches(iterator, n):
 
 
 def test_train_order_is_deterministic_reshuffled_and_resumable(data_dir):
-  arrays = input_pipeline.read_split(dataset.load(task_config(), data_dir)["train"],
-                                     make_encoder(), process_share=False)
+  source = dataset.load(task_config(), data_dir)["train"]
+  data = hold_all(source, make_task())
+  assert isinstance(data, input_pipeline.Encoded)
   steps = input_pipeline.steps_per_epoch(900, 100)
   assert steps == 9
-  first = batches(input_pipeline.train_iterator(arrays, 100, seed=0), 2 * steps)
-  again = batches(input_pipeline.train_iterator(arrays, 100, seed=0), 2 * steps)
-  other = batches(input_pipeline.train_iterator(arrays, 100, seed=1), 1)
+  first = batches(input_pipeline.train_iterator(data, 100, seed=0), 2 * steps)
+  again = batches(input_pipeline.train_iterator(data, 100, seed=0), 2 * steps)
+  other = batches(input_pipeline.train_iterator(data, 100, seed=1), 1)
   for a, b in zip(first, again):
     np.testing.assert_array_equal(a["inputs"], b["inputs"])
   assert not np.array_equal(first[0]["inputs"], other[0]["inputs"])
   # An epoch sees every training example once; the next epoch in another order.
   rows = lambda bs: sorted(map(bytes, np.concatenate([b["inputs"] for b in bs])))
-  assert rows(first[:steps]) == sorted(map(bytes, arrays["inputs"]))
+  assert rows(first[:steps]) == sorted(map(bytes, data.take(np.arange(900))["inputs"]))
   assert not np.array_equal(first[0]["inputs"], first[steps]["inputs"])
+  # A split too large for memory is streamed, in the same batches.
+  streamed = hold_all(source, make_task(), memory_mb=0)
+  assert isinstance(streamed, input_pipeline.Streamed)
+  for a, b in zip(first[:3], batches(input_pipeline.train_iterator(streamed, 100, seed=0), 3)):
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key])
   # A restored iterator state continues exactly.
-  iterator = input_pipeline.train_iterator(arrays, 100, seed=0)
+  iterator = input_pipeline.train_iterator(data, 100, seed=0)
   batches(iterator, 5)
   state = iterator.get_state()
-  resumed = input_pipeline.train_iterator(arrays, 100, seed=0)
+  resumed = input_pipeline.train_iterator(data, 100, seed=0)
   resumed.set_state(state)
   for a, b in zip(batches(iterator, 7), batches(resumed, 7)):
     np.testing.assert_array_equal(a["targets"], b["targets"])
@@ -119,14 +137,16 @@ def test_train_order_is_deterministic_reshuffled_and_resumable(data_dir):
 
 def test_processes_share_each_global_batch_and_split_evaluation(data_dir, monkeypatch):
   source = dataset.load(task_config(), data_dir)["train"]
-  whole = input_pipeline.read_split(source, make_encoder(), process_share=False)
-  global_batches = batches(input_pipeline.train_iterator(whole, 30, 0), 3)
+  task = make_task()
+  data = hold_all(source, task)
+  whole = input_pipeline.Split(source, task, MEMORY_MB)  # One process: the whole split.
+  global_batches = batches(input_pipeline.train_iterator(data, 30, 0), 3)
   parts, shares = [], []
   for index in range(3):
     monkeypatch.setattr(jax, "process_count", lambda: 3)
     monkeypatch.setattr(jax, "process_index", lambda index=index: index)
-    parts.append(batches(input_pipeline.train_iterator(whole, 30, 0), 3))
-    shares.append(set(input_pipeline.read_split(source, make_encoder())["queries"]))
+    parts.append(batches(input_pipeline.train_iterator(data, 30, 0), 3))
+    shares.append(set(input_pipeline.Split(source, task, MEMORY_MB).queries))
   # Each process trains on its 10 rows of each global batch of 30, in order.
   for step, batch in enumerate(global_batches):
     for key in batch:
@@ -141,12 +161,12 @@ def test_processes_share_each_global_batch_and_split_evaluation(data_dir, monkey
   for index in range(7):
     monkeypatch.setattr(jax, "process_count", lambda: 7)
     monkeypatch.setattr(jax, "process_index", lambda index=index: index)
-    share = input_pipeline.read_split(source, make_encoder())
-    assert len(share["inputs"]) == len(share["weights"]) == 129
-    assert share["weights"].sum() == len(share["queries"]) == (129 if index < 6 else 126)
-    assert share["all_answers"] == whole["answers"]
-    real += share["queries"]
-  assert real == whole["queries"]
+    share = input_pipeline.Split(source, task, MEMORY_MB)
+    assert share.size == len(share.data) == len(share.weights) == 129
+    assert share.weights.sum() == len(share.queries) == (129 if index < 6 else 126)
+    assert share.all_answers == whole.answers
+    real += share.queries
+  assert real == whole.queries
 
 
 def test_eval_pads_the_last_batch_without_counting_it(data_dir):
@@ -154,14 +174,17 @@ def test_eval_pads_the_last_batch_without_counting_it(data_dir):
   config = config_lib.base_config()
   config.task.update(task_config())
   config.model.hidden_size = 8
-  encoder, model = train.build_task(config)
-  state = train.init_state(config, model, encoder, train.make_optimizer(config, 10))
-  arrays = input_pipeline.read_split(dataset.load(config.task, data_dir)["validation"], encoder)
+  task, model = tasks.build(config)
+  state = train.init_state(config, model, task, train.make_optimizer(config, 10))
+  split = input_pipeline.Split(dataset.load(config.task, data_dir)["validation"], task,
+                               config.data_memory_mb)
   p_eval = jax.pmap(lambda p, b: train.eval_step(p, b, model=model), axis_name=train.AXIS)
   params = flax.jax_utils.replicate(state.params)
-  metrics, predictions = train.evaluate(p_eval, params, arrays, 64)
-  assert predictions.shape == (100, encoder.target_length)
-  full, _ = train.evaluate(p_eval, params, arrays, 100)
+  evaluate = lambda batch_size: evaluation.evaluate(
+      p_eval_step=p_eval, params=params, split=split, eval_batch_size=batch_size)
+  metrics, predictions = evaluate(64)
+  assert predictions.shape == (100, task.target_length)
+  full, _ = evaluate(100)
   assert metrics == pytest.approx(full)
 
 

@@ -1,5 +1,7 @@
 """Dropout masks are a function of the example and the step, not of the device holding it."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,26 +55,27 @@ def model_config(name):
 def test_a_batch_split_in_two_gets_the_logits_of_the_whole_batch(name):
   """What pmap over 2 devices computes (each half with its global row ids) equals one device,
   dropout in the encoder, the decoder and inside the decoder's scan included."""
-  model = models.build(model_config(name), 12)
+  config = model_config(name)
+  model = models.build(config, vocab_size=12,
+                       source=functools.partial(models.TokenInput, 12, config.embed_dim))
   rng = np.random.default_rng(0)
-  inputs = rng.integers(4, 12, (4, 5)).astype(np.int32)
-  lengths = np.array([5, 3, 1, 4], np.int32)
-  targets = rng.integers(4, 12, (4, 6)).astype(np.int32)
-  params = jax.jit(model.init)(jax.random.key(0), inputs, lengths, targets)["params"]
+  batch = {"inputs": rng.integers(4, 12, (4, 5)).astype(np.int32),
+           "input_lengths": np.array([5, 3, 1, 4], np.int32),
+           "targets": rng.integers(4, 12, (4, 6)).astype(np.int32)}
+  params = jax.jit(model.init)(jax.random.key(0), batch)["params"]
   dropout = {"dropout": jax.random.fold_in(jax.random.key(1), 7)}
 
-  jitted = jax.jit(lambda x, n, t, ids: model.apply({"params": params}, x, n, t, train=True,
-                                                    example_ids=ids, rngs=dropout))
+  jitted = jax.jit(lambda b: model.apply({"params": params}, b, train=True, rngs=dropout))
 
   def apply(rows, ids):
-    return np.asarray(jitted(inputs[rows], lengths[rows], targets[rows], ids))
+    return np.asarray(jitted({k: v[rows] for k, v in batch.items()} | {"example_ids": ids}))
 
   whole = apply(np.arange(4), jnp.arange(4))
   halves = np.concatenate([apply(np.arange(2), jnp.arange(2)),
                            apply(np.arange(2, 4), jnp.arange(2, 4))])
   np.testing.assert_allclose(halves, whole, rtol=1e-6, atol=1e-6)
   # Not vacuous: dropout is on, and the second half's ids are not the first half's.
-  evaluated = jax.jit(model.apply)({"params": params}, inputs, lengths, targets)
+  evaluated = jax.jit(model.apply)({"params": params}, batch)
   assert not np.allclose(whole, evaluated, atol=1e-3)
   assert not np.allclose(apply(np.arange(2, 4), jnp.arange(2)), whole[2:], atol=1e-3)
 

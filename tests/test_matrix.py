@@ -4,6 +4,7 @@
 import itertools
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -22,6 +23,16 @@ CASES = [(task, model, attention, cell, bidirectional)
              ("arithmetic", "translation"), MODELS, ("lstm", "gru"), (False, True))]
 STEPS = 3
 PLOTS = 2
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_compilation():
+  """These runs take 3 steps: compiling is nearly all their time, and XLA's optimizations
+  would cost more than they save (the numbers checked here do not depend on them)."""
+  previous = jax.config.read("jax_disable_most_optimizations")
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", previous)
 
 
 @pytest.fixture(scope="module")

@@ -46,14 +46,25 @@ def model_config(name, cell="lstm", bidirectional=False, encoder_layers=1, decod
   return config
 
 
+def build_model(config, source_vocab_size=V):
+  """The model of a model config over token inputs (a text task's input side)."""
+  return models.build(config, vocab_size=V, source=functools.partial(
+      models.TokenInput, source_vocab_size, config.embed_dim))
+
+
 def build(arch, dropout=0.0):
   name, cell, bi, enc, dec, embed = arch
-  return models.build(model_config(name, cell, bi, enc, dec, embed, dropout), V)
+  return build_model(model_config(name, cell, bi, enc, dec, embed, dropout))
+
+
+def as_batch(inputs, lengths, targets):
+  """The batch dict models take."""
+  return {"inputs": inputs, "input_lengths": lengths, "targets": targets}
 
 
 def param_shapes(arch):
   """The parameter tree of a model, as shapes (traced only: nothing runs)."""
-  return jax.eval_shape(build(arch).init, jax.random.key(0), *batch(0))["params"]
+  return jax.eval_shape(build(arch).init, jax.random.key(0), as_batch(*batch(0)))["params"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,7 +86,8 @@ def applier(arch, dropout=0.0):
 
   @functools.partial(jax.jit, static_argnames=("train", "greedy"))
   def apply(params, inputs, lengths, targets, train=False, greedy=False, rng=None):
-    return model.apply({"params": params}, inputs, lengths, targets, train=train, greedy=greedy,
+    return model.apply({"params": params}, as_batch(inputs, lengths, targets), train=train,
+                       teacher_force=not greedy,
                        rngs={"dropout": rng} if rng is not None else None)
 
   return lambda *args, **kwargs: np.asarray(apply(*args, **kwargs))
@@ -270,7 +282,8 @@ def test_model_init_gives_working_parameters():
   arch = ("encoder_decoder", "gru", True, 1, 1, 0)
   inputs, lengths, targets = batch(12)
   # Jitted, as the training loop initializes.
-  params = jax.jit(build(arch).init)(jax.random.key(0), inputs, lengths, targets)["params"]
+  params = jax.jit(build(arch).init)(jax.random.key(0),
+                                     as_batch(inputs, lengths, targets))["params"]
   assert jax.tree.map(np.shape, params) == jax.tree.map(lambda s: s.shape, param_shapes(arch))
   apply = applier(arch)
   logits = apply(params, inputs, lengths, targets)
@@ -289,10 +302,10 @@ def attention_model(spec):
   attention, cell, bi, enc, dec = spec
   config = model_config("encoder_decoder", cell, bi, enc, dec, embed_dim=4)
   config.attention = attention
-  model = models.build(config, V, source_vocab_size=SOURCE_V)
+  model = build_model(config, source_vocab_size=SOURCE_V)
   inputs, lengths, targets = batch(20)
   inputs = np.minimum(inputs, SOURCE_V - 1)
-  params = jax.jit(model.init)(jax.random.key(1), inputs, lengths, targets)["params"]
+  params = jax.jit(model.init)(jax.random.key(1), as_batch(inputs, lengths, targets))["params"]
   return model, params, (inputs, lengths, targets)
 
 
@@ -300,8 +313,8 @@ def attention_model(spec):
 def test_attention_weights_are_a_distribution_over_real_source_tokens(spec):
   model, params, (inputs, lengths, targets) = attention_model(spec)
   for greedy in (False, True):
-    logits, weights = model.apply({"params": params}, inputs, lengths, targets, greedy=greedy,
-                                  return_attention=True)
+    logits, weights = model.apply({"params": params}, as_batch(inputs, lengths, targets),
+                                  teacher_force=not greedy, return_attention=True)
     assert logits.shape == (B, T, V) and weights.shape == (B, T, L)
     weights = np.asarray(weights)
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
@@ -313,16 +326,19 @@ def test_attention_weights_are_a_distribution_over_real_source_tokens(spec):
   junk = np.minimum(junk_padding(inputs, 21), SOURCE_V - 1)
   for greedy in (False, True):
     np.testing.assert_allclose(
-        model.apply({"params": params}, junk, lengths, targets, greedy=greedy),
-        model.apply({"params": params}, inputs, lengths, targets, greedy=greedy), atol=1e-6)
+        model.apply({"params": params}, as_batch(junk, lengths, targets),
+                    teacher_force=not greedy),
+        model.apply({"params": params}, as_batch(inputs, lengths, targets),
+                    teacher_force=not greedy), atol=1e-6)
 
 
 @pytest.mark.parametrize("spec", ATTENTION[:2], ids=lambda s: "-".join(map(str, s)))
 def test_decode_step_by_step_equals_the_greedy_scan(spec):
   model, params, (inputs, lengths, targets) = attention_model(spec)
-  greedy = np.asarray(model.apply({"params": params}, inputs, lengths, targets, greedy=True))
-  carry, memory, keys, mask = model.apply({"params": params}, inputs, lengths,
-                                          method=model.encode)
+  greedy = np.asarray(model.apply({"params": params}, as_batch(inputs, lengths, targets),
+                                  teacher_force=False))
+  carry, memory, keys, mask = model.apply(
+      {"params": params}, {"inputs": inputs, "input_lengths": lengths}, method=model.encode)
   token = np.full((B,), BOS, np.int32)
   for t in range(T):
     carry, logits, _ = model.apply({"params": params}, carry, token, memory, keys, mask,
@@ -347,5 +363,6 @@ def test_attention_parameters_and_source_vocabulary():
   assert luong["decoder"]["combine"]["kernel"] == (16 + 8, 8)
   assert luong["decoder"]["cell_0"]["ii"]["kernel"] == (4 + 8, 8)  # Input feeding.
   none = model_config("encoder_decoder", embed_dim=4)
-  params = jax.eval_shape(models.build(none, V).init, jax.random.key(0), *batch(0))["params"]
+  params = jax.eval_shape(build_model(none).init, jax.random.key(0),
+                          as_batch(*batch(0)))["params"]
   assert "key_proj" not in params["decoder"]

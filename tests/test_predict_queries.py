@@ -7,11 +7,11 @@ import pytest
 
 from conftest import assert_user_error, run_cli
 from s2s import arithmetic
-from s2s import input_pipeline
 from s2s import sweeps
 from s2s import train
 from s2s import vocab as vocab_lib
 from s2s.errors import UserError
+from s2s.tasks import arithmetic as arithmetic_task
 
 ADD = arithmetic.ArithmeticTask(digits=2, ops="+", num_terms=2)
 MIXED = arithmetic.ArithmeticTask(digits=2, ops="+-*", num_terms=3, parentheses=True)
@@ -59,27 +59,30 @@ def test_a_query_longer_than_the_model_takes_is_refused_before_its_grammar():
   assert arithmetic.check_question("1234+567", ADD, max_length=8) == ("+", 1234, 567)
 
 
-def arithmetic_encoder(task, reverse=True):
-  vocab = vocab_lib.CharVocab(task.chars)
-  return input_pipeline.Encoder(vocab, task.max_query_length(), task.max_answer_length() + 1,
-                                reverse, task)
+def arithmetic_task_of(grammar, reverse=True):
+  vocab = vocab_lib.CharVocab(grammar.chars)
+  return arithmetic_task.Task(vocab, vocab, grammar.max_query_length(),
+                              grammar.max_answer_length() + 1, reverse, grammar)
 
 
-def test_the_char_encoder_checks_queries_and_names_its_pieces():
-  encoder = arithmetic_encoder(ADD)
-  encoder.check_query("12+34")
+def test_the_arithmetic_task_checks_queries_and_names_its_pieces():
+  task = arithmetic_task_of(ADD)
+  task.check_query("12+34")
   with pytest.raises(UserError, match="operands"):
-    encoder.check_query("1+2+3")
+    task.check_query("1+2+3")
   with pytest.raises(UserError, match="more than the 5"):
-    encoder.check_query("123+45")
-  ids, n = encoder.encode_query("12+3")
-  assert encoder.source_pieces(ids[:n]) == list("3+21")  # As fed: reversed.
-  forward = arithmetic_encoder(ADD, reverse=False)
-  ids, n = forward.encode_query("12+3")
-  assert forward.source_pieces(ids[:n]) == list("12+3")
-  answer = np.array(encoder.vocab.encode("15") + [vocab_lib.EOS, vocab_lib.PAD], np.int32)
-  assert encoder.target_pieces(answer) == ["1", "5", "</s>"]
-  assert encoder.target_pieces(answer[:2]) == ["1", "5"]  # No EOS predicted.
+    task.check_query("123+45")
+  # A user's query is normalized before it is checked: spaces are not part of a question.
+  np.testing.assert_array_equal(task.parse_query(" 12 + 3 ")["inputs"],
+                                task.encode_query("12+3")["inputs"])
+  with pytest.raises(UserError, match="operands"):
+    task.parse_query("1+2+3")
+  assert task.source_pieces(task.encode_query("12+3")) == list("3+21")  # As fed: reversed.
+  forward = arithmetic_task_of(ADD, reverse=False)
+  assert forward.source_pieces(forward.encode_query("12+3")) == list("12+3")
+  answer = np.array(task.target.encode("15") + [vocab_lib.EOS, vocab_lib.PAD], np.int32)
+  assert task.target_pieces(answer) == ["1", "5", "<eos>"]
+  assert task.target_pieces(answer[:2]) == ["1", "5"]  # No EOS predicted.
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,7 @@ def test_a_run_killed_during_its_final_evaluation_is_finished_by_a_rerun(referen
   workdir = tmp_path / "run"
   # A real run whose scoring of the test split is interrupted (Ctrl-C at that moment).
   args = [*TINY, f"--workdir={workdir}", f"--config.data_dir={data_dir}", *STEPS]
-  code = ("import sys; from s2s import reporting, train\n"
+  code = ("import sys; from s2s import cli, reporting, train\n"
           "real = reporting.Reporter.write\n"
           "def write(self, split, step, metrics):\n"
           "  if split == 'test': raise KeyboardInterrupt\n"
@@ -106,7 +106,7 @@ def test_a_run_killed_during_its_final_evaluation_is_finished_by_a_rerun(referen
           "train.define_flags()\n"
           "from absl import app\n"
           "sys.argv = ['s2s.train'] + sys.argv[1:]\n"
-          "app.run(train.main, flags_parser=train.parse_flags)\n")
+          "app.run(train.main, flags_parser=cli.parse_flags)\n")
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -2,10 +2,11 @@
 exit status 2, no traceback, and nothing created.
 
 Every field of base_config() and of every configs/*.py gets the bad values its rule in
-s2s/config.py says it must refuse, through the train CLI run in-process (`parse_flags` and
+s2s/config.py says it must refuse, through the train CLI run in-process (`cli.parse_flags` and
 `main`, as `python -m s2s.train` runs them); a few cases also run as real processes.
 """
 
+import functools
 import glob
 import importlib.util
 import json
@@ -18,6 +19,7 @@ from absl import flags
 import pytest
 
 from conftest import ROOT, assert_user_error, run_cli
+from s2s import cli
 from s2s import config as config_lib
 from s2s import dataset
 from s2s import errors
@@ -118,7 +120,7 @@ def train_in_process(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", argv)  # config_flags reads the overrides from sys.argv.
     capsys.readouterr()
     try:
-      train.main(train.parse_flags(argv))
+      train.main(cli.parse_flags(argv))
       code = 0
     except SystemExit as e:
       code = e.code
@@ -282,9 +284,11 @@ def test_parameter_estimate_matches_the_models(model):
   config = config_lib.base_config()
   config.model.hidden_size = 16
   config.model.update(model)
-  built = models.build(config.model, 20, 30)
-  params = jax.eval_shape(built.init, jax.random.PRNGKey(0), jnp.zeros((1, 5), jnp.int32),
-                          jnp.ones((1,), jnp.int32), jnp.zeros((1, 4), jnp.int32))["params"]
+  built = models.build(config.model, vocab_size=20, source=functools.partial(
+      models.TokenInput, 30, config.model.embed_dim))
+  batch = {"inputs": jnp.zeros((1, 5), jnp.int32), "input_lengths": jnp.ones((1,), jnp.int32),
+           "targets": jnp.zeros((1, 4), jnp.int32)}
+  params = jax.eval_shape(built.init, jax.random.PRNGKey(0), batch)["params"]
   real = sum(x.size for x in jax.tree.leaves(params))
   estimate = config_lib.estimate_parameters(config_lib.flatten(config), 30, 20)
   assert abs(estimate - real) <= 0.05 * real, (estimate, real)

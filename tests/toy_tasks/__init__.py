@@ -1,0 +1,4 @@
+"""Tasks that live outside s2s, found by a dotted `config.task.name` (`toy_tasks.reverse`).
+
+tests/ must be on the import path (PYTHONPATH=<repo>/tests:<repo> for subprocesses).
+"""
