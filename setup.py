@@ -27,6 +27,7 @@ setup(
     ],
     extras_require={
         "wandb": ["wandb>=0.18"],
-        "test": ["pytest>=8", "wandb>=0.18", "tensorboard>=2.15"],
+        # pytest-xdist: the suite runs on both cores (-n 2), one worker per test file.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "wandb>=0.18", "tensorboard>=2.15"],
     },
 )
