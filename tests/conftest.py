@@ -1,5 +1,6 @@
 """Shared fixtures: one TFDS data dir per session, and runners for the CLIs."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -46,3 +47,25 @@ def assert_user_error(result, *words):
   assert lines and lines[-1].startswith("error: "), result.stderr
   for word in words:
     assert word in lines[-1], lines[-1]
+
+
+def load_script(name):
+  """scripts/<name>.py as a module, to call its main() in-process."""
+  spec = importlib.util.spec_from_file_location(f"s2s_script_{name}",
+                                                os.path.join(ROOT, "scripts", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def train_on_devices(tmp_path, data_dir, args, counts=(1, 2)):
+  """metrics.jsonl events of the same run on each number of (emulated CPU) devices."""
+  runs = {}
+  for devices in counts:
+    workdir = tmp_path / f"devices{devices}"
+    result = train_cli(workdir, data_dir, *args, env={
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+    assert result.returncode == 0, result.stderr
+    assert f"on {devices} cpu device(s)" in result.stdout
+    runs[devices] = read_metrics(workdir)
+  return runs

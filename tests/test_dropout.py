@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import read_metrics, train_cli
+from conftest import train_on_devices
 from s2s import config as config_lib
 from s2s import models
 
@@ -87,14 +87,7 @@ def test_two_devices_match_one_device_with_dropout(tmp_path, data_dir):
           "--config.model.name=encoder_decoder", "--config.model.bidirectional=True",
           "--config.model.encoder_layers=2", "--config.model.decoder_layers=2",
           "--config.num_samples=0"]
-  runs = {}
-  for devices in (1, 2):
-    workdir = tmp_path / f"devices{devices}"
-    result = train_cli(workdir, data_dir, *args, env={
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
-    assert result.returncode == 0, result.stderr
-    assert f"on {devices} cpu device(s)" in result.stdout
-    runs[devices] = read_metrics(workdir)
+  runs = train_on_devices(tmp_path, data_dir, args)
   assert sum(e["split"] == "train" for e in runs[1]) == 6
   for one, two in zip(runs[1], runs[2], strict=True):
     assert (one["step"], one["split"]) == (two["step"], two["split"])

@@ -1,28 +1,18 @@
 """The metrics table: every reader of a metric name ranks it the way the table says."""
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
 
+from conftest import load_script
 from s2s import config as config_lib
 from s2s import metrics
 from s2s import results
 from s2s import sweeps
 from s2s.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACCURACIES = ("token_accuracy", "sequence_accuracy", "padded_char_accuracy", "exact_match")
-
-
-def _script(name):
-  spec = importlib.util.spec_from_file_location(f"s2s_table_{name}",
-                                                os.path.join(ROOT, "scripts", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,7 +166,7 @@ def test_higher_is_better_best_is_the_greatest_and_thresholds_are_crossed_upward
 
 @pytest.fixture(scope="module")
 def aggregate_main():
-  return _script("aggregate").main
+  return load_script("aggregate").main
 
 
 def _table_rows(out):
@@ -225,7 +215,7 @@ def test_aggregate_takes_beam_suffixed_metrics(aggregate_main, tmp_path, capsys)
 
 
 def test_status_shows_the_headline_metric_by_name(tmp_path, capsys):
-  launch = _script("launch")
+  launch = load_script("launch")
   sweep = _sweep(tmp_path, [{"sequence_accuracy": [0.5, 0.9], "loss": [1.0, 0.5]},
                             {"wer": [0.5, 0.25], "cer": [0.3, 0.125]}])
   planned = [{"name": f"seed={i}", "dir": str(sweep / f"seed={i}")} for i in range(2)]

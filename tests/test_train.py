@@ -16,7 +16,7 @@ import jax
 from s2s import checkpoints
 from s2s import config as config_lib
 from s2s import train
-from conftest import ROOT, TINY, read_metrics, run_cli, train_cli
+from conftest import ROOT, TINY, read_metrics, run_cli, train_cli, train_on_devices
 
 
 def learning_config(model, data_dir):
@@ -126,14 +126,7 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, data_dir):
 
 def test_two_devices_match_one_device(tmp_path, data_dir):
   args = ["--config.num_steps=60", "--config.log_every_steps=5", "--config.batch_size=32"]
-  runs = {}
-  for devices in (1, 2):
-    workdir = tmp_path / f"devices{devices}"
-    result = train_cli(workdir, data_dir, *args, env={
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
-    assert result.returncode == 0, result.stderr
-    assert f"on {devices} cpu device(s)" in result.stdout
-    runs[devices] = read_metrics(workdir)
+  runs = train_on_devices(tmp_path, data_dir, args)
   for one, two in zip(runs[1], runs[2], strict=True):
     assert (one["step"], one["split"]) == (two["step"], two["split"])
     for name in ("loss", "token_accuracy", "sequence_accuracy"):

@@ -8,7 +8,6 @@ s2s/config.py says it must refuse, through the train CLI run in-process (`cli.pa
 
 import functools
 import glob
-import importlib.util
 import json
 import os
 import re
@@ -18,7 +17,7 @@ import sys
 from absl import flags
 import pytest
 
-from conftest import ROOT, assert_user_error, run_cli
+from conftest import ROOT, assert_user_error, load_script, run_cli
 from s2s import cli
 from s2s import config as config_lib
 from s2s import dataset
@@ -337,22 +336,14 @@ def test_bad_config_files_for_train(train_in_process, bad_files, tmp_path, name)
   assert not (tmp_path / "run").exists()
 
 
-def _script(name):
-  spec = importlib.util.spec_from_file_location(f"s2s_script_{name}",
-                                                os.path.join(ROOT, "scripts", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 @pytest.fixture(scope="module")
 def launch_main():
-  return _script("launch").main
+  return load_script("launch").main
 
 
 @pytest.fixture(scope="module")
 def aggregate_main():
-  return _script("aggregate").main
+  return load_script("aggregate").main
 
 
 def call(main, argv, capsys):
