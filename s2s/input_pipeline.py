@@ -36,10 +36,12 @@ def _stack(examples) -> dict:
 
 
 class Encoded:
-  """The records at `indices` of `source`, encoded once and kept: take(rows) gathers them."""
+  """The records at `indices` of `source`, encoded once and kept: take(rows) gathers them.
+  `records` are the records read (a split's texts come from them, not from a second read)."""
 
   def __init__(self, source, task, indices):
-    self.arrays = _stack([task.encode(r) for r in source.__getitems__(list(indices))])
+    self.records = source.__getitems__(list(indices))
+    self.arrays = _stack([task.encode(r) for r in self.records])
 
   def __len__(self):
     return len(next(iter(self.arrays.values())))
@@ -62,10 +64,14 @@ class Streamed:
     return _stack([self.task.encode(r) for r in records])
 
 
-def hold(source, task, indices, memory_mb: float):
-  """`Encoded` if the examples' arrays fit in `memory_mb`, else `Streamed`."""
+def hold(source, task, indices, memory_mb: float, keep_records: bool = False):
+  """`Encoded` if the examples' arrays fit in `memory_mb` (with the records read, if
+  `keep_records`), else `Streamed`."""
   if len(indices) * example_bytes(task) <= memory_mb * 2**20:
-    return Encoded(source, task, indices)
+    data = Encoded(source, task, indices)
+    if not keep_records:
+      data.records = None
+    return data
   return Streamed(source, task, indices)
 
 
@@ -85,8 +91,12 @@ class Split:
     self.size = rows
     self.weights = (np.arange(rows) < stop - start).astype(np.float32)
     self.data = hold(source, task, list(range(start, stop)) + [0] * (rows - (stop - start)),
-                     memory_mb)
-    texts = _texts(source, task, range(start, stop))
+                     memory_mb, keep_records=True)
+    if isinstance(self.data, Encoded):
+      texts = [task.texts(r) for r in self.data.records[:stop - start]]
+      self.data.records = None  # Only the texts are kept.
+    else:
+      texts = _texts(source, task, range(start, stop))
     self.queries = [q for q, _ in texts]
     self.answers = [a for _, a in texts]
     self.all_answers = (self.answers if jax.process_count() == 1 else
