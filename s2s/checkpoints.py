@@ -171,6 +171,15 @@ class Checkpoints:
     self.manager.reload()
     return target
 
+  def steps_on_disk(self) -> list[int]:
+    """The steps whose checkpoint directories are finalized now (orbax writes each under a
+    temporary name and renames it when whole), oldest first."""
+    try:
+      names = os.listdir(self.directory)
+    except OSError:
+      return []
+    return sorted(int(n) for n in names if n.isdigit())
+
   def close(self, raise_errors: bool = True):
     """Waits for the save in flight (its failure raised, unless `raise_errors` is False, as
     when the run is already stopping for another reason) and releases orbax's threads."""

@@ -360,6 +360,8 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
   except BaseException:
     reporter.close()
     ckpt.close(raise_errors=False)
+    # A save begun just before the stop may have finished in close(): name what is on disk.
+    progress["checkpoint"] = (ckpt.steps_on_disk() or [None])[-1]
     raise
   ckpt.close()
   reporter.close()
