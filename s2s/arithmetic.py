@@ -193,8 +193,22 @@ def canonical(tree: Tree):
   return (op, a, b)
 
 
-def _operand(rng: random.Random, max_digits: int) -> int:
+# How operands are drawn (config.task.sampler):
+#   keras     a length uniform in 1..digits, then that many digits uniform in 0-9 (the Keras
+#             recipe: leading zeros make short operands more common than long ones)
+#   uniform   a value uniform in 0..10**digits - 1: every question string equally likely, so
+#             nearly every operand has the most digits
+#   balanced  a length uniform in 1..digits, then a value uniform among the numbers of exactly
+#             that many digits (0-9 for one): every combination of operand lengths equally likely
+SAMPLERS = ("keras", "uniform", "balanced")
+
+
+def _operand(rng: random.Random, max_digits: int, sampler: str = "keras") -> int:
+  if sampler == "uniform":
+    return rng.randrange(10**max_digits)
   length = rng.randint(1, max_digits)
+  if sampler == "balanced":
+    return rng.randrange(10**(length - 1) if length > 1 else 0, 10**length)
   return int("".join(rng.choice("0123456789") for _ in range(length)))
 
 
@@ -213,22 +227,24 @@ def _random_tree(rng, operands, ops, parentheses) -> Tree:
 
 
 def random_question(rng: random.Random, task: ArithmeticTask, *, max_digits=None,
-                    min_longest=1) -> Tree:
-  """A random tree; with `min_longest`, at least one operand has that many digits."""
+                    min_longest=1, sampler="keras") -> Tree:
+  """A random tree, its operands drawn by `sampler` (SAMPLERS) with up to `max_digits`
+  (default task.digits) digits; with `min_longest`, at least one has that many digits."""
   while True:
-    operands = [_operand(rng, max_digits or task.digits) for _ in range(task.num_terms)]
+    operands = [_operand(rng, max_digits or task.digits, sampler) for _ in range(task.num_terms)]
     if max(len(str(x)) for x in operands) >= min_longest:
       return _random_tree(rng, operands, task.ops, task.parentheses)
 
 
 def sample_unique(rng, task, count, *, seen=None, max_digits=None, min_longest=1,
-                  what="questions"):
+                  what="questions", sampler="keras"):
   """`count` distinct questions (and their trees), none of them in `seen` (updated)."""
   seen = set() if seen is None else seen
   out = []
   misses = 0
   while len(out) < count:
-    tree = random_question(rng, task, max_digits=max_digits, min_longest=min_longest)
+    tree = random_question(rng, task, max_digits=max_digits, min_longest=min_longest,
+                           sampler=sampler)
     key = canonical(tree)
     if key in seen:
       misses += 1
@@ -246,15 +262,19 @@ def sample_unique(rng, task, count, *, seen=None, max_digits=None, min_longest=1
 
 def make_splits(task: ArithmeticTask, *, num_examples: int, val_fraction: float,
                 num_test: int, num_length_generalization: int = 0,
-                length_generalization_digits: int = 0, seed: int = 0) -> dict:
+                length_generalization_digits: int = 0, seed: int = 0,
+                sampler: str = "keras") -> dict:
   """Disjoint splits of (query, answer) string pairs.
 
   `num_examples` questions are divided into train and validation (Keras's 90/10
   with val_fraction=0.1); `num_test` more form the test split. All are distinct
-  questions. The optional `length_generalization` split has operands of up to
-  `length_generalization_digits` digits, at least one of them longer than
-  `task.digits`, so none of its questions can occur in training.
+  questions, their operands drawn by `sampler` (SAMPLERS). The optional
+  `length_generalization` split has operands of up to `length_generalization_digits`
+  digits (drawn by the same sampler), at least one of them longer than `task.digits`, so
+  none of its questions can occur in training.
   """
+  if sampler not in SAMPLERS:
+    raise UserError(f"config.task.sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
   if num_examples <= 0:
     raise UserError(f"config.task.num_examples must be positive, got {num_examples}")
   if not 0 < val_fraction < 1:
@@ -266,7 +286,7 @@ def make_splits(task: ArithmeticTask, *, num_examples: int, val_fraction: float,
         f"of {num_examples} examples")
   rng = random.Random(seed)
   seen = set()
-  trees = sample_unique(rng, task, num_examples + num_test, seen=seen)
+  trees = sample_unique(rng, task, num_examples + num_test, seen=seen, sampler=sampler)
   # Late draws favour rare (long) operands once common ones are used up; shuffling
   # before cutting keeps every split drawn from the same distribution.
   rng.shuffle(trees)
@@ -281,6 +301,76 @@ def make_splits(task: ArithmeticTask, *, num_examples: int, val_fraction: float,
     cuts["length_generalization"] = sample_unique(
         rng, task, num_length_generalization, seen=seen,
         max_digits=length_generalization_digits, min_longest=task.digits + 1,
-        what="length-generalization questions")
+        what="length-generalization questions", sampler=sampler)
   return {name: [(render(t, task.parentheses), str(evaluate(t))) for t in ts]
           for name, ts in cuts.items()}
+
+
+def _operands(tree: Tree) -> list[int]:
+  return [tree] if isinstance(tree, int) else _operands(tree[1]) + _operands(tree[2])
+
+
+def _column_carries(a: int, b: int) -> int:
+  """Carries of a + b written in columns (a, b >= 0)."""
+  count = carry = 0
+  while a or b:
+    carry = int(a % 10 + b % 10 + carry >= 10)
+    count += carry
+    a, b = a // 10, b // 10
+  return count
+
+
+def _column_borrows(a: int, b: int) -> int:
+  """Borrows of a - b written in columns (a >= b >= 0)."""
+  count = borrow = 0
+  while a or b:
+    borrow = int(a % 10 - b % 10 - borrow < 0)
+    count += borrow
+    a, b = a // 10, b // 10
+  return count
+
+
+def carries(tree: Tree) -> int:
+  """Carries and borrows of the question done by hand: each + or - node adds or subtracts
+  its operands' values in columns (on their magnitudes: adding values of opposite signs is a
+  subtraction of the smaller magnitude from the larger, with borrows); * nodes add none."""
+  if isinstance(tree, int):
+    return 0
+  op, left, right = tree
+  count = carries(left) + carries(right)
+  if op == "*":
+    return count
+  a, b = evaluate(left), evaluate(right)
+  b = b if op == "+" else -b
+  if (a < 0) == (b < 0) or a == 0 or b == 0:
+    return count + _column_carries(abs(a), abs(b))
+  return count + _column_borrows(max(abs(a), abs(b)), min(abs(a), abs(b)))
+
+
+# The slice families of a question (evaluation.slices): its structure, one label each.
+SLICE_FAMILIES = ("operand_digits", "longest_operand", "carries", "answer_length", "operator",
+                  "terms", "parentheses")
+
+
+def slice_labels(query: str) -> dict:
+  """The question's label in each of SLICE_FAMILIES, e.g. for '12+345':
+  {'operand_digits': '2,3', 'longest_operand': '3', 'carries': '0', 'answer_length': '3',
+   'operator': '+', 'terms': '2', 'parentheses': 'no'}. Operand digits are in question order
+  (`12-345` is '2,3', `345-12` '3,2'); the answer's length counts its sign."""
+  tree = parse(query)
+  digits = [len(str(x)) for x in _operands(tree)]
+  return {"operand_digits": ",".join(map(str, digits)), "longest_operand": str(max(digits)),
+          "carries": str(carries(tree)), "answer_length": str(len(str(evaluate(tree)))),
+          "operator": "".join(op for op in OPERATORS if op in query),
+          "terms": str(len(digits)), "parentheses": "yes" if "(" in query else "no"}
+
+
+def small_operand_questions(task: ArithmeticTask) -> list[tuple[str, str]]:
+  """Every question of two operands of 1 or 2 digits (up to task.digits), both orders, each
+  operator of the task: the whole small space, evaluated at the end of a run whatever was
+  sampled. Empty unless the task's questions have two terms."""
+  if task.num_terms != 2:
+    return []
+  values = range(10**min(2, task.digits))
+  ops = [op for op in OPERATORS if op in task.ops]
+  return [(f"{a}{op}{b}", str(evaluate((op, a, b)))) for op in ops for a in values for b in values]

@@ -492,6 +492,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.task.num_length_generalization = 0  # Questions with operands longer than in training.
   config.task.length_generalization_digits = 0  # 0 = digits + 1.
   config.task.seed = 0  # The questions themselves (kept fixed across config.seed).
+  # How operands are drawn: "keras", "uniform" or "balanced" (see s2s/arithmetic.py).
+  config.task.sampler = "keras"
+  # Learning to Execute's curricula: training questions drawn fresh each step at a difficulty
+  # (longest operand's digits) the strategy picks: "" = off (train on the train split),
+  # "baseline" (all at config.task.digits), "naive", "mix" or "combined" (s2s/curriculum.py).
+  config.task.curriculum = ""
+  config.task.curriculum_patience = 2  # naive: evaluations without progress before moving up.
+  config.task.curriculum_threshold = 0.95  # naive: or once the level's accuracy reaches this.
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "repeat"  # "repeat" (Keras) or "encoder_decoder" (Sutskever/Cho).

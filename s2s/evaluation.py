@@ -53,6 +53,39 @@ def text_results(task, ids, split: input_pipeline.Split):
   return task.text_metrics(texts, split.all_answers), texts
 
 
+def slice_index(labels: list[dict]) -> dict:
+  """Each example's slice labels (task.slices: [{family: label}]) as {family: (the family's
+  labels in order, numbers as numbers; int [N] each example's position among them)}:
+  computed once per split, then `slices` is a count per evaluation."""
+  index = {}
+  for family in dict.fromkeys(f for row in labels for f in row):
+    column = [row[family] for row in labels]
+    names = sorted(set(column), key=_label_order)
+    position = {name: i for i, name in enumerate(names)}
+    index[family] = (names, np.array([position[x] for x in column], np.int64))
+  return index
+
+
+def slices(index: dict, correct) -> dict:
+  """sequence_accuracy by slice: {family: {label: {"count": n, "sequence_accuracy": a}}},
+  from a split's `slice_index` and whether each prediction is exactly right (bool [N])."""
+  correct = np.asarray(correct, np.float64)
+  out = {}
+  for family, (names, where) in index.items():
+    counts = np.bincount(where, minlength=len(names))
+    right = np.bincount(where, weights=correct, minlength=len(names))
+    out[family] = {name: {"count": int(n), "sequence_accuracy": float(r / n)}
+                   for name, n, r in zip(names, counts, right)}
+  return out
+
+
+def _label_order(label: str):
+  parts = label.split(",")
+  if all(p.lstrip("-").isdigit() for p in parts):
+    return (0, [int(p) for p in parts], "")
+  return (1, [], label)
+
+
 def beam_metrics(*, decoder, params, split: input_pipeline.Split, task, metrics: tuple,
                  beam_size: int, batch_size: int) -> dict:
   """The split decoded by `decoder` (inference.make_decoder with beam_size), scored as

@@ -79,7 +79,8 @@ class Split:
   """This process's share of a split, to evaluate: ceil(n / processes) rows per process, the
   last shares padded with weight-0 copies of record 0, so every process runs the same number
   of batches. `queries` and `answers` are the share's real examples' texts (task.texts),
-  `all_answers` the whole split's (every process scores text metrics on the whole split)."""
+  `all_queries` and `all_answers` the whole split's (every process scores text metrics and
+  slices on the whole split)."""
 
   def __init__(self, source, task, memory_mb: float):
     total = len(source)
@@ -99,8 +100,9 @@ class Split:
       texts = _texts(source, task, range(start, stop))
     self.queries = [q for q, _ in texts]
     self.answers = [a for _, a in texts]
-    self.all_answers = (self.answers if jax.process_count() == 1 else
-                        [a for _, a in _texts(source, task, range(total))])
+    every = texts if jax.process_count() == 1 else _texts(source, task, range(total))
+    self.all_queries = [q for q, _ in every]
+    self.all_answers = [a for _, a in every]
 
   def take(self, rows) -> dict:
     """The arrays of rows of this share (weights included)."""
@@ -114,6 +116,19 @@ class Split:
       batch = self.take(np.where(real, rows, 0))
       batch["weights"] = batch["weights"] * real
       yield batch
+
+
+class Records:
+  """Records held in a list, read as a TFDS source is (a task's final checks)."""
+
+  def __init__(self, records: list):
+    self.records = records
+
+  def __len__(self):
+    return len(self.records)
+
+  def __getitems__(self, indices):
+    return [self.records[i] for i in indices]
 
 
 def _texts(source, task, indices):

@@ -19,8 +19,21 @@ import tqdm
 from s2s.errors import UserError
 
 METRICS_FILE = "metrics.jsonl"
-# Splits evaluated once at the end of training.
-FINAL_SPLITS = ("test", "length_generalization")
+# Splits evaluated during training; every other split (test, length_generalization, a task's
+# final checks) is evaluated once, at the end.
+TRAINING_SPLITS = ("train", "validation")
+# Families with more labels than this show only their worst labels in the end-of-run table.
+_SLICE_ROWS = 8
+
+
+def is_final(split: str) -> bool:
+  return split not in TRAINING_SPLITS
+
+
+def final_splits(events: list[dict]) -> list[str]:
+  """The final splits a run's events report, test first."""
+  names = dict.fromkeys(e["split"] for e in events if is_final(e["split"]))
+  return sorted(names, key=lambda n: n != "test")
 
 
 def read_metrics(workdir: str) -> list[dict]:
@@ -48,7 +61,7 @@ def _truncate_after(workdir: str, step: int):
   """Drops events a killed run wrote after its last checkpoint (the resumed run redoes them)
   and a last line the kill cut short."""
   kept = [e for e in read_metrics(workdir)
-          if e["step"] < step or (e["step"] == step and e["split"] not in FINAL_SPLITS)]
+          if e["step"] < step or (e["step"] == step and not is_final(e["split"]))]
   path = os.path.join(workdir, METRICS_FILE)
   tmp = path + ".tmp"
   try:
@@ -117,16 +130,22 @@ class Reporter:
     if self.bar is not None:
       self.bar.update(step - self.bar.n)
 
-  def write(self, split: str, step: int, metrics: dict):
+  def write(self, split: str, step: int, metrics: dict, slices: dict | None = None):
+    """One event: the split's metrics and, if given, its accuracy by slice
+    ({family: {label: {"count": n, "sequence_accuracy": a}}}, evaluation.slices)."""
     if not self.enabled:
       return
     event = {"step": step, "epoch": round(step / self.steps_per_epoch, 4), "split": split,
-             **metrics,
+             **metrics, **({"slices": slices} if slices else {}),
              "elapsed_s": round(self.elapsed_before + time.time() - self.start_time, 2)}
     self.jsonl.write(json.dumps(event) + "\n")
     self.jsonl.flush()
     for name, value in metrics.items():
       self.tensorboard.add_scalar(f"{split}/{name}", value, step)
+    for family, labels in (slices or {}).items():
+      for label, row in labels.items():
+        self.tensorboard.add_scalar(f"{split}_slices/{family}={label}", row["sequence_accuracy"],
+                                    step)
     self.tensorboard.flush()
     if self.wandb is not None:
       self.wandb.log({f"{split}/{k}": v for k, v in metrics.items()} | {"epoch": event["epoch"]},
@@ -219,3 +238,18 @@ def plot_attention(path, source, target, weights, title=""):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def slice_table(split: str, slices: dict, rows: int = _SLICE_ROWS) -> str:
+  """sequence_accuracy by slice, a line per family: every label, or its `rows` worst."""
+  lines = [f"{split} sequence_accuracy by slice (count):"]
+  for family, labels in slices.items():
+    items = list(labels.items())
+    note = ""
+    if len(items) > rows:
+      items = sorted(items, key=lambda kv: kv[1]["sequence_accuracy"])[:rows]
+      note = f" ... {len(labels) - rows} more (worst {rows} shown)"
+    shown = "  ".join(f"{label} {row['sequence_accuracy']:.4f} ({row['count']})"
+                      for label, row in items)
+    lines.append(f"  {family:<16} {shown}{note}")
+  return "\n".join(lines)

@@ -44,7 +44,7 @@ def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
   row[f"final_validation_{metric}"] = val[-1][0][metric] if val else None
   values = [e[metric] for e, _ in val]
   row[f"best_validation_{metric}"] = metrics_lib.best(metric, values) if values else None
-  for split in reporting.FINAL_SPLITS:
+  for split in ["test"] + [s for s in reporting.final_splits(events) if s != "test"]:
     final = [e for e in events if e["split"] == split and metric in e]
     if final or split == "test":
       row[f"{split}_{metric}"] = final[-1][metric] if final else None

@@ -247,7 +247,14 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
                                    config.data_memory_mb)
   splits = {name: input_pipeline.Split(src, task, config.data_memory_mb)
             for name, src in sources.items() if name != "train" and len(src)}
-  train_iter = input_pipeline.train_iterator(train_data, config.batch_size, config.seed)
+  if hasattr(task, "final_checks"):  # Splits the task makes, evaluated at the end.
+    for name, records in task.final_checks().items():
+      splits[name] = input_pipeline.Split(input_pipeline.Records(records), task,
+                                          config.data_memory_mb)
+  if hasattr(task, "train_iterator"):  # E.g. a curriculum drawing its own questions.
+    train_iter = task.train_iterator(config, train_data, sources)
+  else:
+    train_iter = input_pipeline.train_iterator(train_data, config.batch_size, config.seed)
   if jax.process_index() == 0:
     check_disk_space(workdir, state, config.keep_checkpoints)
   ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
@@ -290,6 +297,8 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
     beam_decoder = inference.make_decoder(model, max_length=task.target_length,
                                           beam_size=config.beam_size, alpha=config.beam_alpha)
 
+  slice_labels = {}  # Split -> each example's slice labels, computed once.
+
   def run_eval(name, step, final=False):
     split = splits[name]
     results, ids = evaluation.evaluate(p_eval_step=p_eval_step, params=rstate.params,
@@ -299,12 +308,24 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
       text_metrics, texts = evaluation.text_results(task, ids, split)
       results |= text_metrics
     results = evaluation.reported(results, metrics)
+    sliced = None
+    if hasattr(task, "slices"):  # Accuracy by the questions' structure.
+      texts = texts or [task.decode(row) for row in ids]
+      if name not in slice_labels:
+        slice_labels[name] = evaluation.slice_index(
+            [task.slices(q, a) for q, a in zip(split.all_queries, split.all_answers)])
+      sliced = evaluation.slices(slice_labels[name],
+                                 [t == a for t, a in zip(texts, split.all_answers)])
+      if name == "validation" and hasattr(train_iter, "observe"):
+        train_iter.observe(sliced)
     if final and config.beam_size > 1:
       results |= evaluation.beam_metrics(
           decoder=beam_decoder, params=flax.jax_utils.unreplicate(rstate.params), split=split,
           task=task, metrics=metrics, beam_size=config.beam_size,
           batch_size=max(1, config.eval_batch_size // 4))
-    reporter.write(name, step, results)
+    reporter.write(name, step, results, sliced)
+    if final and sliced:
+      reporter.print(reporting.slice_table(name, sliced))
     if config.num_samples:
       texts = texts or [task.decode(row) for row in ids]
       reporter.samples(name, step, split.queries, split.answers, texts[:len(split.answers)],
@@ -339,7 +360,8 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
       ckpt.check()
       if step % config.log_every_steps == 0 or step == total_steps:
         reporter.write("train", step, metrics_lib.summarize(
-            {name: sum(s[name][0] for s in fetched) for name in fetched[0]}))
+            {name: sum(s[name][0] for s in fetched) for name in fetched[0]})
+            | (train_iter.metrics() if hasattr(train_iter, "metrics") else {}))
         fetched = []
       if step % eval_every == 0 or step == total_steps:
         stopped = reached(run_eval("validation", step))
@@ -350,9 +372,8 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
         progress["checkpoint"] = step
     # Nothing says the run is done before its final checkpoint is on disk.
     ckpt.wait()
-    for split in reporting.FINAL_SPLITS:
-      if split in splits:
-        run_eval(split, step, final=True)
+    for name in sorted(filter(reporting.is_final, splits), key=lambda n: n != "test"):
+      run_eval(name, step, final=True)
     if config.model.attention != "none" and config.num_attention_plots:
       reporter.attention_plots(step, *evaluation.attention(
           model=model, params=flax.jax_utils.unreplicate(rstate.params),

@@ -10,7 +10,9 @@ import tensorflow_datasets as tfds
 
 from s2s import arithmetic
 from s2s import config as config_lib
+from s2s import curriculum
 from s2s import dataset
+from s2s import input_pipeline
 from s2s import vocab as vocab_lib
 from s2s.config import Rule
 from s2s.errors import UserError
@@ -30,6 +32,10 @@ RULES = {
     "task.num_length_generalization": Rule(int, min=0),
     "task.length_generalization_digits": Rule(int, min=0, why="0 = digits + 1"),
     "task.seed": Rule(int, min=0),
+    "task.sampler": Rule(str, choices=arithmetic.SAMPLERS),
+    "task.curriculum": Rule(str, choices=("",) + curriculum.STRATEGIES),
+    "task.curriculum_patience": Rule(int, min=1),
+    "task.curriculum_threshold": Rule(float, above=0, max=1),
 }
 
 METRICS = ("loss", "token_accuracy", "sequence_accuracy", "padded_char_accuracy")
@@ -65,6 +71,9 @@ def check(c):
       and c.length_generalization_digits <= c.digits):
     raise UserError(f"config.task.length_generalization_digits must exceed digits={c.digits}, "
                     f"got {c.length_generalization_digits}")
+  if c.curriculum and c.digits < 2:
+    raise UserError(f"config.task.curriculum={c.curriculum!r} needs config.task.digits >= 2 "
+                    f"(its levels are the operand lengths 1..digits)")
 
 
 def questions(task_config) -> arithmetic.ArithmeticTask:
@@ -83,18 +92,21 @@ class ArithmeticConfig(tfds.core.BuilderConfig):
 
   def __init__(self, *, task: arithmetic.ArithmeticTask, num_examples: int, val_fraction: float,
                num_test: int, num_length_generalization: int,
-               length_generalization_digits: int, seed: int):
+               length_generalization_digits: int, seed: int, sampler: str):
     ops = "".join(_OP_NAMES[op] for op in arithmetic.OPERATORS if op in task.ops)
     name = (f"d{task.digits}_{ops}_t{task.num_terms}{'_paren' if task.parentheses else ''}"
             f"_n{num_examples}_v{val_fraction:g}_test{num_test}")
     if num_length_generalization:
       name += f"_lg{num_length_generalization}x{length_generalization_digits}"
+    if sampler != "keras":  # The Keras sampler's datasets keep their earlier names.
+      name += f"_{sampler}"
     super().__init__(name=f"{name}_s{seed}", description="arithmetic questions and answers")
     self.task = task
     self.split_args = dict(
         num_examples=num_examples, val_fraction=val_fraction, num_test=num_test,
         num_length_generalization=num_length_generalization,
-        length_generalization_digits=length_generalization_digits, seed=seed)
+        length_generalization_digits=length_generalization_digits, seed=seed,
+        sampler=sampler)
 
 
 class Arithmetic(tfds.core.GeneratorBasedBuilder):
@@ -124,7 +136,7 @@ def builder(task_config, data_dir: str = ""):
       val_fraction=task_config.val_fraction, num_test=task_config.num_test,
       num_length_generalization=task_config.num_length_generalization,
       length_generalization_digits=length_generalization_digits(task_config),
-      seed=task_config.seed)
+      seed=task_config.seed, sampler=task_config.sampler)
   return Arithmetic(config=config, data_dir=dataset.data_dir(data_dir), file_format="array_record")
 
 
@@ -145,6 +157,17 @@ def build(config, workdir=None, sources=None) -> "Task":
               grammar.max_answer_length(longest) + 1, config.task.reverse, grammar)
 
 
+def _held_out(sources) -> set:
+  """The canonical questions of every split but train (a curriculum never trains on them)."""
+  keys = set()
+  for name, source in sources.items():
+    if name != "train":
+      for start in range(0, len(source), 4096):
+        records = source.__getitems__(list(range(start, min(len(source), start + 4096))))
+        keys.update(arithmetic.canonical(arithmetic.parse(Task.texts(r)[0])) for r in records)
+  return keys
+
+
 @dataclasses.dataclass(frozen=True)
 class Task(_text.TextTask):
   """Questions and answers as characters of one vocabulary."""
@@ -154,6 +177,26 @@ class Task(_text.TextTask):
 
   def normalize(self, query: str) -> str:
     return "".join(query.split())  # "12 + 345" reads as "12+345".
+
+  def slices(self, query: str, answer: str) -> dict:
+    """The question's label in each slice family (arithmetic.slice_labels)."""
+    del answer  # Computed exactly from the question.
+    return arithmetic.slice_labels(query)
+
+  def final_checks(self) -> dict:
+    """Extra splits evaluated at the end of a run: every question of 1- and 2-digit
+    operands (two-term tasks), as records."""
+    pairs = arithmetic.small_operand_questions(self.grammar) if self.grammar else []
+    return {"small_operands": [{"query": q, "answer": a} for q, a in pairs]} if pairs else {}
+
+  def train_iterator(self, config, data, sources):
+    """The training batches: the train split's (input_pipeline), or a curriculum's."""
+    if not config.task.curriculum:
+      return input_pipeline.train_iterator(data, config.batch_size, config.seed)
+    return curriculum.Curriculum(
+        config.task.curriculum, self.grammar, self.encode, batch_size=config.batch_size,
+        seed=config.seed, held_out=_held_out(sources), patience=config.task.curriculum_patience,
+        threshold=config.task.curriculum_threshold)
 
   def check_query(self, query: str) -> None:
     """Raises a UserError naming `query` unless it is a question of the task (operands may
