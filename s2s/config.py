@@ -494,6 +494,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.task.seed = 0  # The questions themselves (kept fixed across config.seed).
   # How operands are drawn: "keras", "uniform" or "balanced" (see s2s/arithmetic.py).
   config.task.sampler = "keras"
+  # At the end of a two-term run, also evaluate every question of 1- and 2-digit operands.
+  config.task.check_small_operands = True
   # Learning to Execute's curricula: training questions drawn fresh each step at a difficulty
   # (longest operand's digits) the strategy picks: "" = off (train on the train split),
   # "baseline" (all at config.task.digits), "naive", "mix" or "combined" (s2s/curriculum.py).

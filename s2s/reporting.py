@@ -244,11 +244,14 @@ def slice_table(split: str, slices: dict, rows: int = _SLICE_ROWS) -> str:
   """sequence_accuracy by slice, a line per family: every label, or its `rows` worst."""
   lines = [f"{split} sequence_accuracy by slice (count):"]
   for family, labels in slices.items():
+    if len(labels) < 2:
+      continue  # One label: the split's own figure.
     items = list(labels.items())
     note = ""
     if len(items) > rows:
-      items = sorted(items, key=lambda kv: kv[1]["sequence_accuracy"])[:rows]
-      note = f" ... {len(labels) - rows} more (worst {rows} shown)"
+      worst = set(sorted(labels, key=lambda k: labels[k]["sequence_accuracy"])[:rows])
+      items = [kv for kv in items if kv[0] in worst]
+      note = f" ... {len(labels) - rows} more (the worst {rows} shown)"
     shown = "  ".join(f"{label} {row['sequence_accuracy']:.4f} ({row['count']})"
                       for label, row in items)
     lines.append(f"  {family:<16} {shown}{note}")

@@ -4,6 +4,7 @@ import collections
 import csv
 import math
 import os
+import re
 import statistics
 import textwrap
 
@@ -28,6 +29,9 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
   """Final and best metrics, progress, and when validation `metric` first reached each threshold.
+
+  Also `curve` (validation (epoch, metric) pairs) and `slices` ({split: {"step", "slices"}} of
+  each split's last event with accuracy by slice), which the CSV leaves out.
 
   Best and reaching follow the metric's direction (metrics.TABLE): for a lower-is-better metric
   such as loss or wer, best is the least value and a threshold is reached at or below it.
@@ -58,6 +62,9 @@ def summarize_run(run: dict, metric: str, thresholds, test_metrics=()) -> dict:
     row[f"steps_to_{tag}"] = hit[0]["step"] if hit else None
     row[f"wall_s_to_{tag}"] = round(hit[1], 1) if hit else None
   row["curve"] = [(e["epoch"], e[metric]) for e, _ in val]
+  # Accuracy by slice of each split's last event that has it: {split: {"step", "slices"}}.
+  row["slices"] = {e["split"]: {"step": e["step"], "slices": e["slices"]}
+                   for e in events if e.get("slices")}
   return row
 
 
@@ -138,7 +145,7 @@ def groups(rows, by_fields):
 
 
 def write_csv(rows, path):
-  columns = [c for c in rows[0] if c != "curve"]
+  columns = [c for c in rows[0] if c not in ("curve", "slices")]
   with open(path, "w", newline="") as f:
     writer = csv.DictWriter(f, columns, extrasaction="ignore")
     writer.writeheader()
@@ -237,6 +244,174 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = os.path.join(out_dir, f"{metric}_vs_{param}.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+  return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy by slice ({family: {label: {"count", "sequence_accuracy"}}} in a split's events).
+
+def slice_splits(rows) -> list[str]:
+  """The splits with accuracy by slice in any run of `rows` (collect's), in event order."""
+  return list(dict.fromkeys(split for r in rows for split in r["slices"]))
+
+
+def _label_order(label):
+  from s2s import evaluation  # pylint: disable=import-outside-toplevel  # jax and TF: only here.
+  return evaluation._label_order(label)  # pylint: disable=protected-access
+
+
+def slice_families(srows) -> dict:
+  """{family: its labels, the union over runs in the events' (numeric-aware) order} of
+  slice_rows' rows, families in the order they first appear."""
+  labels = {}
+  for r in srows:
+    labels.setdefault(r["family"], {})[r["label"]] = None
+  return {family: sorted(names, key=_label_order) for family, names in labels.items()}
+
+
+def slice_rows(rows, params, split: str, families=None) -> list[dict]:
+  """Accuracy by slice of `split` in long format: one dict per run x family x label, with the
+  swept `params`, run, state, step (of the run's last `split` event with slices), family,
+  label, count and sequence_accuracy. Runs without such an event are left out, finished or not.
+
+  `rows` and `params` are collect's. `families` (names) keeps only those; None keeps all.
+  A split no run has slices for, or a family no run reports, is a UserError (`--slices`,
+  `--families`) naming the ones there are.
+  """
+  if not any(split in r["slices"] for r in rows):
+    known = ", ".join(slice_splits(rows)) or "none"
+    raise UserError(f"--slices {split}: no run has accuracy by slice for split {split!r} "
+                    f"(splits with slices: {known})")
+  out = []
+  for r in rows:
+    if split not in r["slices"]:
+      continue
+    record = r["slices"][split]
+    try:
+      for family, labels in record["slices"].items():
+        for label, cell in labels.items():
+          out.append({**{p: r[p] for p in params}, "run": r["run"], "state": r["state"],
+                      "step": record["step"], "family": family, "label": str(label),
+                      "count": int(cell["count"]),
+                      "sequence_accuracy": float(cell["sequence_accuracy"])})
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+      raise UserError(f"cannot read the {split} slices of run {r['run']}: "
+                      f"{type(e).__name__}: {' '.join(str(e).split())}") from None
+  if families is not None:
+    known = list(slice_families(out))
+    for family in families:
+      if family not in known:
+        raise UserError(f"--families {family}: no run reports a slice family {family!r} for "
+                        f"split {split!r} (known: {', '.join(known)})")
+    out = [s for s in out if s["family"] in families]
+  return out
+
+
+def _shown_families(srows, families=None) -> dict:
+  """{family: labels} of the table and plots: `families` if given, else those with 2+ labels."""
+  all_families = slice_families(srows)
+  if families is not None:
+    return {f: all_families[f] for f in families}
+  return {f: labels for f, labels in all_families.items() if len(labels) > 1}
+
+
+def _slice_groups(srows, by_fields, family):
+  """[(group key, run names, {label: [sequence_accuracy of each run that has it]})], sorted."""
+  out = {}
+  for s in srows:
+    if s["family"] != family:
+      continue
+    key = tuple(s[f] for f in by_fields)
+    runs, values = out.setdefault(key, ({}, {}))
+    runs[s["run"]] = s["state"]
+    values.setdefault(s["label"], []).append(s["sequence_accuracy"])
+  return sorted(((k, runs, values) for k, (runs, values) in out.items()),
+                key=lambda kv: _sort_key(kv[0]))
+
+
+def _slice_cell(values) -> str:
+  """Mean ± std as the main table has it; one run's value alone; '-' for none."""
+  if len(values) == 1:
+    return f"{values[0]:.4f}"
+  return _mean_std(values)
+
+
+def slice_markdown(srows, by_fields, split: str, families=None) -> str:
+  """A markdown section per family of slice_rows' rows: a row per group (`by_fields`' values,
+  as collect groups runs), a column per label, cells the mean ± std of sequence_accuracy over
+  the group's runs that have the label. A label's count is in its header where every run has
+  the same, else a footnote says which differ. `families` as slice_rows'; None: those with
+  2+ labels (every family stays in the CSV)."""
+  short = sweeps._short_names(by_fields)  # pylint: disable=protected-access
+  shown = _shown_families(srows, families)
+  lines = [f"# {split}: sequence_accuracy by slice",
+           "",
+           f"Mean ± std over each group's runs with {split} slices (the last such event of each "
+           "run, finished or not) that have the label; n: the label's examples."]
+  if not shown:
+    lines += ["", "No family has more than one label; see the CSV."]
+  for family, labels in shown.items():
+    counts = {label: {s["count"] for s in srows if s["family"] == family and s["label"] == label}
+              for label in labels}
+    header = [short[f] for f in by_fields] + ["runs"] + [
+        f"{label} (n={next(iter(counts[label]))})" if len(counts[label]) == 1 else label
+        for label in labels]
+    lines += ["", f"## {family}", "", "| " + " | ".join(header) + " |",
+              "|" + "---|" * len(header)]
+    for key, runs, values in _slice_groups(srows, by_fields, family):
+      not_done = sum(state != "done" for state in runs.values())
+      cells = [str(v) for v in key] + [
+          f"{len(runs)}" + (f" ({not_done} not done)" if not_done else "")]
+      cells += [_slice_cell(values[label]) if label in values else "-" for label in labels]
+      lines.append("| " + " | ".join(cells) + " |")
+    varying = [label for label in labels if len(counts[label]) > 1]
+    if varying:
+      lines += ["", f"n differs across runs for {', '.join(varying)} (see the CSV)."]
+  return "\n".join(lines) + "\n"
+
+
+def _file_part(name: str) -> str:
+  return re.sub(r"[^\w.-]", "_", name)
+
+
+def slice_path(out_dir: str, split: str, ext: str) -> str:
+  """<out_dir>/slices_<split>.<ext>: where the slice table (md) and rows (csv) of a split go."""
+  return os.path.join(out_dir, f"slices_{_file_part(split)}.{ext}")
+
+
+def plot_slices(srows, by_fields, split: str, out_dir: str, families=None) -> list[str]:
+  """slices_<split>_<family>.png per family shown (as slice_markdown's, but never one with a
+  single label): sequence_accuracy by label, a line per group, with the std over its runs as
+  error bars. Returns the paths written."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  short = sweeps._short_names(by_fields)  # pylint: disable=protected-access
+  written = []
+  for family, labels in _shown_families(srows, families).items():
+    if len(labels) < 2:
+      continue
+    fig, ax = plt.subplots(figsize=(min(14, max(5, 0.45 * len(labels) + 2.5)), 3.8))
+    for key, _, values in _slice_groups(srows, by_fields, family):
+      x = [i for i, label in enumerate(labels) if label in values]
+      means = [statistics.fmean(values[labels[i]]) for i in x]
+      stds = [statistics.stdev(values[labels[i]]) if len(values[labels[i]]) > 1 else 0.0
+              for i in x]
+      name = ", ".join(f"{short[f]}={v}" for f, v in zip(by_fields, key)) or "all"
+      ax.errorbar(x, means, yerr=stds, marker="o", markersize=4, capsize=3, label=name)
+    ax.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0,
+                  fontsize=8)
+    ax.set_xlabel(family)
+    ax.set_ylabel(f"{split} sequence_accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(f"{split}: sequence_accuracy by {family}", fontsize=9)
+    fig.tight_layout()
+    path = os.path.join(out_dir, f"slices_{_file_part(split)}_{_file_part(family)}.png")
     fig.savefig(path, dpi=100)
     plt.close(fig)
     written.append(path)

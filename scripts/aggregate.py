@@ -2,13 +2,21 @@
 
   python scripts/aggregate.py runs/ablation [--metric sequence_accuracy] \
       [--by reverse,bidirectional] [--thresholds 0.9,0.99] [--test_metrics bleu_beam5,chrf]
-      [--out DIR] [--no_plots]
+      [--slices test [--families carries,operand_digits]] [--out DIR] [--no_plots]
   python scripts/aggregate.py runs/ablation --metric loss --thresholds 0.1,0.01
+  python scripts/aggregate.py runs/arithmetic --slices length_generalization
 
 Metric names, and whether lower is better, come from s2s.metrics.TABLE.
 
 Every run is read, finished or not; the `state` column marks pending, running and failed runs,
 and the markdown table counts them apart from the finished runs it averages.
+
+--slices SPLIT also tabulates accuracy by slice (the `slices` of the split's last event in each
+run that has one, finished or not): slices_<SPLIT>.md, a table per slice family with a row per
+group and a column per label (mean ± std of sequence_accuracy over the group's runs);
+slices_<SPLIT>.csv, a row per run x family x label; and a slices_<SPLIT>_<family>.png each.
+The table and plots show the families with 2+ labels, or those --families names; the CSV has
+every family, or those --families names.
 """
 
 import argparse
@@ -70,6 +78,12 @@ def main(argv):
                  "where higher is better (the accuracies), none for the others.")
   p.add_argument("--test_metrics", default="",
                  help="More test-split metrics to tabulate, e.g. bleu_beam5,chrf,chrf_beam5.")
+  p.add_argument("--slices", default="", metavar="SPLIT",
+                 help="Also tabulate and plot accuracy by slice of this split's events, e.g. "
+                 "test, validation or length_generalization (default: none).")
+  p.add_argument("--families", default="",
+                 help="With --slices: the slice families to show, e.g. carries,operand_digits "
+                 "(default: those with 2+ labels in the table and plots, all in the CSV).")
   p.add_argument("--out", default="", help="Output directory (default: the sweep dir).")
   p.add_argument("--no_plots", action="store_true")
   args = p.parse_args(argv)
@@ -87,6 +101,9 @@ def main(argv):
   test_metrics = _names("--test_metrics", args.test_metrics)
   for name in test_metrics:
     metrics_lib.lookup(name, "--test_metrics")
+  families = [f.strip() for f in args.families.split(",") if f.strip()] or None
+  if families and not args.slices:
+    raise UserError(f"--families {args.families} needs --slices SPLIT")
   if os.path.exists(args.sweep_dir) and not os.path.isdir(args.sweep_dir):
     raise UserError(f"sweep directory {args.sweep_dir!r} is not a directory")
   rows, params, by_fields = results.collect(args.sweep_dir, args.metric, thresholds, by,
@@ -94,12 +111,24 @@ def main(argv):
   _check_reported(rows, args.metric, test_metrics)
   out = args.out or args.sweep_dir
   table = results.markdown(rows, by_fields, args.metric, thresholds, test_metrics)
+  if args.slices:  # Checked before anything is written.
+    srows = results.slice_rows(rows, params, args.slices, families)
+    slice_table = results.slice_markdown(srows, by_fields, args.slices, families)
   try:
     os.makedirs(out, exist_ok=True)
     results.write_csv(rows, os.path.join(out, "results.csv"))
     with open(os.path.join(out, "results.md"), "w") as f:
       f.write(table)
     written = [] if args.no_plots else results.plot(rows, params, by_fields, args.metric, out)
+    if args.slices:
+      slice_files = [results.slice_path(out, args.slices, "csv"),
+                     results.slice_path(out, args.slices, "md")]
+      results.write_csv(srows, slice_files[0])
+      with open(slice_files[1], "w") as f:
+        f.write(slice_table)
+      written += slice_files
+      if not args.no_plots:
+        written += results.plot_slices(srows, by_fields, args.slices, out, families)
   except OSError as e:
     raise UserError(f"cannot write the results to --out {out!r}: "
                     f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}") from None
@@ -107,6 +136,8 @@ def main(argv):
     raise UserError(f"the plots need matplotlib ({e}): pip install matplotlib, or pass "
                     f"--no_plots") from None
   print(table)
+  if args.slices:
+    print(slice_table)
   states = {s: sum(r["state"] == s for r in rows) for s in ("done", "running", "pending",
                                                            "failed")}
   print(f"{len(rows)} run(s): " + ", ".join(f"{n} {s}" for s, n in states.items()))

@@ -13,7 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A small, fast run: 2-digit addition, a small LSTM, few steps.
 TINY = ["--config=configs/addition.py:digits=2,num_examples=1000,epochs=1",
         "--config.model.hidden_size=16", "--config.batch_size=16",
-        "--config.eval_batch_size=100", "--config.log_every_steps=10"]
+        "--config.eval_batch_size=100", "--config.log_every_steps=10",
+        "--config.task.check_small_operands=False"]
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ RULES = {
     "task.length_generalization_digits": Rule(int, min=0, why="0 = digits + 1"),
     "task.seed": Rule(int, min=0),
     "task.sampler": Rule(str, choices=arithmetic.SAMPLERS),
+    "task.check_small_operands": Rule(bool),
     "task.curriculum": Rule(str, choices=("",) + curriculum.STRATEGIES),
     "task.curriculum_patience": Rule(int, min=1),
     "task.curriculum_threshold": Rule(float, above=0, max=1),
@@ -154,7 +155,8 @@ def build(config, workdir=None, sources=None) -> "Task":
              if config.task.num_length_generalization else grammar.digits)
   vocab = vocab_lib.CharVocab(grammar.chars)
   return Task(vocab, vocab, grammar.max_query_length(longest),
-              grammar.max_answer_length(longest) + 1, config.task.reverse, grammar)
+              grammar.max_answer_length(longest) + 1, config.task.reverse, grammar,
+              config.task.check_small_operands)
 
 
 def _held_out(sources) -> set:
@@ -172,6 +174,7 @@ def _held_out(sources) -> set:
 class Task(_text.TextTask):
   """Questions and answers as characters of one vocabulary."""
   grammar: arithmetic.ArithmeticTask | None = None  # The questions' grammar, for check_query.
+  check_small_operands: bool = False  # final_checks: every question of 1-2 digit operands.
 
   UNIT = "characters"
 
@@ -186,7 +189,9 @@ class Task(_text.TextTask):
   def final_checks(self) -> dict:
     """Extra splits evaluated at the end of a run: every question of 1- and 2-digit
     operands (two-term tasks), as records."""
-    pairs = arithmetic.small_operand_questions(self.grammar) if self.grammar else []
+    if not (self.grammar and self.check_small_operands):
+      return {}
+    pairs = arithmetic.small_operand_questions(self.grammar)
     return {"small_operands": [{"query": q, "answer": a} for q, a in pairs]} if pairs else {}
 
   def train_iterator(self, config, data, sources):
