@@ -20,7 +20,7 @@ _ARCHITECTURES = [{"model.name": "repeat", "model.attention": "none"},
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, digits=3, ops="+", num_terms=2, parentheses=False,
-                             model="encoder_decoder", steps=1500)
+                             model="encoder_decoder", steps=3000)
   config = config_lib.base_config()
   config.task.digits = arg.digits
   config.task.ops = arg.ops
