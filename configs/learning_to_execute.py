@@ -1,7 +1,9 @@
 """Learning to Execute (Zaremba & Sutskever 2014): 9-digit addition, with and without a
 curriculum. A question's level is its longest operand's digit count (1..9); training questions
 are drawn fresh each step at the levels the curriculum picks (s2s/curriculum.py), never one of
-the validation or test questions; validation and test have operand lengths balanced.
+the validation or test questions; validation and test have every level equally often (the
+`levels` sampler), so naive's signal, the validation accuracy of its level, exists at each.
+The dataset's train split is drawn too but not trained on (it sets what an epoch is).
 
   python -m s2s.train --config configs/learning_to_execute.py:curriculum=combined --workdir ...
 
@@ -21,10 +23,11 @@ def get_config(arg=None):
   config.task.digits = arg.digits
   config.task.ops = "+"
   config.task.reverse = True
-  config.task.sampler = "balanced"  # Validation and test: every operand length as often.
+  config.task.sampler = "levels"  # Validation and test: every level as often.
   config.task.curriculum = arg.curriculum
-  config.task.num_examples = 20_000  # Validation is 10% (2,000); training draws its own.
-  config.task.num_test = 10_000
+  config.task.num_examples = 4_000  # Half validation; training draws its own questions.
+  config.task.val_fraction = 0.5
+  config.task.num_test = 18_000  # About 2,000 of the target level.
   config.task.check_small_operands = False
   config.model.name = "encoder_decoder"
   config.model.hidden_size = arg.hidden_size
@@ -36,7 +39,7 @@ def get_config(arg=None):
   config.warmup_steps = 200
   config.grad_clip_norm = 1.0
   config.num_steps = arg.steps
-  config.eval_every_steps = 400
+  config.eval_every_steps = 200
   config.log_every_steps = 200
   config.checkpoint_every_steps = 400
   config.num_samples = 0

@@ -200,7 +200,10 @@ def canonical(tree: Tree):
 #             nearly every operand has the most digits
 #   balanced  a length uniform in 1..digits, then a value uniform among the numbers of exactly
 #             that many digits (0-9 for one): every combination of operand lengths equally likely
-SAMPLERS = ("keras", "uniform", "balanced")
+#   levels    a level uniform in 1..digits, then operands uniform in 0..10**level - 1 with at
+#             least one of exactly `level` digits: every longest-operand length equally likely
+#             (Learning to Execute's difficulty levels; s2s/curriculum.py)
+SAMPLERS = ("keras", "uniform", "balanced", "levels")
 
 
 def _operand(rng: random.Random, max_digits: int, sampler: str = "keras") -> int:
@@ -230,6 +233,9 @@ def random_question(rng: random.Random, task: ArithmeticTask, *, max_digits=None
                     min_longest=1, sampler="keras") -> Tree:
   """A random tree, its operands drawn by `sampler` (SAMPLERS) with up to `max_digits`
   (default task.digits) digits; with `min_longest`, at least one has that many digits."""
+  if sampler == "levels":
+    level = rng.randint(min_longest, max_digits or task.digits)
+    return random_question(rng, task, max_digits=level, min_longest=level, sampler="uniform")
   while True:
     operands = [_operand(rng, max_digits or task.digits, sampler) for _ in range(task.num_terms)]
     if max(len(str(x)) for x in operands) >= min_longest:

@@ -93,8 +93,11 @@ class Curriculum:
       self.level, self.best, self.stale = self.level + 1, -1.0, 0
 
   def metrics(self) -> dict:
-    """What to log beside the training loss."""
-    return {"curriculum_level": float(self.level)}
+    """What to log beside the training loss: the level naive draws (baseline: the target;
+    mix: none, every level)."""
+    if self.strategy == "mix":
+      return {}
+    return {"curriculum_level": float(self.target if self.strategy == "baseline" else self.level)}
 
   def get_state(self) -> dict:
     return {"step": self.step, "level": self.level, "best": self.best, "stale": self.stale}
