@@ -11,7 +11,9 @@ operands of `+` or `*` somewhere in its tree (`12+345` ~ `345+12`); `-` is not
 commutative, so `12-345` and `345-12` are different questions.
 """
 
+import collections
 import dataclasses
+import math
 import random
 from typing import Union
 
@@ -248,11 +250,15 @@ def sample_unique(rng, task, count, *, seen=None, max_digits=None, min_longest=1
   seen = set() if seen is None else seen
   out = []
   misses = 0
+  per_level = collections.Counter()
   while len(out) < count:
     tree = random_question(rng, task, max_digits=max_digits, min_longest=min_longest,
                            sampler=sampler)
     key = canonical(tree)
-    if key in seen:
+    level = max(len(str(x)) for x in _operands(tree))
+    # The levels sampler takes at most half of a small level's questions (there are 55
+    # one-digit sums), leaving the rest to a curriculum that never trains on these.
+    if key in seen or (sampler == "levels" and per_level[level] >= _level_space(task, level) // 2):
       misses += 1
       # Far more misses than the requested size means the space is (nearly) exhausted.
       if misses > 20 * count + 100_000:
@@ -262,8 +268,20 @@ def sample_unique(rng, task, count, *, seen=None, max_digits=None, min_longest=1
             f"fewer examples or more digits")
       continue
     seen.add(key)
+    per_level[level] += 1
     out.append(tree)
   return out
+
+
+def _level_space(task: ArithmeticTask, level: int) -> float:
+  """How many distinct two-term questions have a longest operand of `level` digits
+  (infinite, i.e. not counted, for more terms)."""
+  if task.num_terms != 2:
+    return math.inf
+  low = 10**(level - 1) if level > 1 else 0
+  pairs = 10**(2 * level) - low**2  # Ordered operand pairs, the longest of `level` digits.
+  equal = 10**level - low  # Of them, pairs of equal operands.
+  return sum((pairs + equal) // 2 if op in _COMMUTATIVE else pairs for op in task.ops)
 
 
 def make_splits(task: ArithmeticTask, *, num_examples: int, val_fraction: float,

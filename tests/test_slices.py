@@ -112,6 +112,17 @@ def test_the_levels_sampler_draws_every_longest_operand_length_equally():
   assert max(len(str(x)) for x in (tree[1], tree[2])) in (5, 6)
 
 
+def test_the_levels_sampler_leaves_half_of_a_small_level_to_training():
+  grammar = arithmetic.ArithmeticTask(digits=3, ops="+-")
+  # One-digit operands: 55 sums (up to order) and 100 differences.
+  assert arithmetic._level_space(grammar, 1) == 155  # pylint: disable=protected-access
+  splits = arithmetic.make_splits(grammar, num_examples=2000, val_fraction=0.5, num_test=2000,
+                                  sampler="levels")
+  level_one = [q for pairs in splits.values() for q, _ in pairs
+               if arithmetic.slice_labels(q)["longest_operand"] == "1"]
+  assert len(level_one) == 155 // 2
+
+
 def test_a_sampler_is_part_of_the_dataset_name_and_keras_names_stay():
   c = config_lib.base_config()
   assert arithmetic_task.builder(c.task).builder_config.name == "d3_add_t2_n50000_v0.1_test5000_s0"
