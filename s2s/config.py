@@ -152,6 +152,7 @@ RULES = {
     "num_epochs": Rule(float, min=0, max=INT32_MAX, why="steps are counted in int32"),
     "num_steps": Rule(int, min=0, why="0 = train for num_epochs"),
     "steps_per_dispatch": Rule(int, min=1),
+    "length_buckets": Rule(int, min=0, why="0 = pad every batch to the longest example"),
     "data_memory_mb": Rule(float, min=0, why="0 = stream every split"),
     "stop_at": Rule(str),  # Its form and metric: _check_stop_at.
     "eval_every_steps": Rule(int, min=0, why="0 = once per epoch"),
@@ -528,6 +529,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Up to this many train steps in one device call (a loop over stacked batches); the same
   # updates, less host overhead.
   config.steps_per_dispatch = 16
+  # Text tasks: draw each training batch from one of this many buckets of similar lengths, cut
+  # to the bucket's longest example (one compiled step per bucket); 0 = pad every batch to the
+  # longest example of the dataset.
+  config.length_buckets = 0
   # A split whose encoded arrays take more than this is read and encoded batch by batch (the
   # same batches) instead of being held in memory.
   config.data_memory_mb = 4096.0

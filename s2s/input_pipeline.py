@@ -165,6 +165,93 @@ def train_iterator(data, batch_size: int, seed: int):
   return iter(ds.to_iter_dataset())
 
 
+class Bucketed:
+  """An endless, checkpointable iterator over this process's part of each global batch, each
+  batch drawn from one length bucket and cut to the longest of its bucket (not of the dataset).
+
+  The training examples, sorted by their sequence lengths (`lengths`: {batch key: int [N]},
+  e.g. {"inputs": query ids, "targets": answer ids + EOS}), are cut into `num_buckets` buckets
+  of equal size; a bucket's shape is its longest example's, so a run compiles one train step
+  per bucket. Each epoch shuffles each bucket (seeded by `seed` and the epoch), cuts it into
+  batches (a bucket's last partial batch waits for another epoch's shuffle), groups up to
+  `group` consecutive batches of a bucket (steps_per_dispatch: one device call trains a group)
+  and shuffles the groups' order. The state is (epoch, position): a resumed run draws the same
+  batches. `take_group(k)` returns up to k next batches of one shape.
+  """
+
+  def __init__(self, data, lengths: dict, num_buckets: int, batch_size: int, seed: int,
+               group: int):
+    keys = list(lengths)
+    order = np.lexsort(tuple(np.asarray(lengths[k]) for k in reversed(keys)))
+    self.buckets = [b for b in np.array_split(order, max(1, min(num_buckets,
+                                                                   len(order) // batch_size)))]
+    self.shapes = [{k: int(np.max(np.asarray(lengths[k])[b])) for k in keys}
+                   for b in self.buckets]
+    self.data, self.batch_size, self.seed, self.group = data, batch_size, seed, group
+    self.epoch, self.position, self._plan = 0, 0, None
+
+  def _batches(self, epoch: int):
+    """[(bucket, global batch indices)] of an epoch, in order."""
+    rng = np.random.default_rng([self.seed, epoch])
+    groups = []
+    for bucket, indices in enumerate(self.buckets):
+      indices = rng.permutation(indices)
+      n = len(indices) // self.batch_size
+      rows = indices[:n * self.batch_size].reshape(n, self.batch_size)
+      groups += [(bucket, rows[i:i + self.group]) for i in range(0, n, self.group)]
+    return [(groups[g][0], row) for g in rng.permutation(len(groups)) for row in groups[g][1]]
+
+  def _peek(self):
+    if self._plan is None or self._plan[0] != self.epoch:
+      self._plan = (self.epoch, self._batches(self.epoch))
+    return self._plan[1][self.position]
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    bucket, indices = self._peek()
+    self.position += 1
+    if self.position == len(self._plan[1]):
+      self.epoch, self.position = self.epoch + 1, 0
+    share = len(indices) // jax.process_count()
+    batch = self.data.take(indices[jax.process_index() * share:(jax.process_index() + 1) * share])
+    for key, length in self.shapes[bucket].items():
+      batch[key] = batch[key][:, :length]
+    return batch
+
+  def take_group(self, k: int) -> list:
+    """The next batches, up to k of them, all of one bucket (one shape)."""
+    bucket = self._peek()[0]
+    out = [next(self)]
+    while len(out) < k and self._peek()[0] == bucket:
+      out.append(next(self))
+    return out
+
+  def get_state(self) -> dict:
+    return {"epoch": self.epoch, "position": self.position}
+
+  def set_state(self, state: dict):
+    self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+
+def training_batches(data, task, config):
+  """The run's training batches over `data` (an Encoded or Streamed training split): by
+  length bucket if config.length_buckets (an in-memory split of a task with
+  `sequence_lengths`), else shuffled batches of the whole split (train_iterator)."""
+  buckets = config.length_buckets
+  if not buckets:
+    return train_iterator(data, config.batch_size, config.seed)
+  if not hasattr(task, "sequence_lengths"):
+    raise UserError(f"config.length_buckets={buckets}: this task's examples have no sequence "
+                    f"lengths to bucket by; set it to 0")
+  if not isinstance(data, Encoded):
+    raise UserError(f"config.length_buckets={buckets} needs the training split in memory; "
+                    f"raise config.data_memory_mb or set config.length_buckets=0")
+  return Bucketed(data, task.sequence_lengths(data.arrays), buckets, config.batch_size,
+                  config.seed, config.steps_per_dispatch)
+
+
 def steps_per_epoch(num_train: int, batch_size: int) -> int:
   return num_train // batch_size
 

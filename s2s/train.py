@@ -159,9 +159,16 @@ def replicate(tree):
 
 
 def stack_batches(train_iter, k: int, size: int):
-  """The next k batches, sharded and stacked to [devices, size, B / devices, ...] (the last
-  one repeated to fill `size`, and never trained on), and the count k for every device."""
-  batches = [input_pipeline.shard(next(train_iter)) for _ in range(k)]
+  """The next batches, up to k of one shape, sharded and stacked to [devices, size,
+  B / devices, ...] (the last one repeated to fill `size`, and never trained on), and their
+  count for every device. Fewer than k only from an iterator with `take_group` (length
+  buckets), where the next batch has another shape."""
+  if hasattr(train_iter, "take_group"):
+    batches = train_iter.take_group(k)
+  else:
+    batches = [next(train_iter) for _ in range(k)]
+  k = len(batches)
+  batches = [input_pipeline.shard(b) for b in batches]
   batches += batches[-1:] * (size - k)
   stacked = jax.tree.map(lambda *xs: np.stack(xs, axis=1), *batches)
   return stacked, np.full(jax.local_device_count(), k, np.int32)
@@ -254,7 +261,7 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
   if hasattr(task, "train_iterator"):  # E.g. a curriculum drawing its own questions.
     train_iter = task.train_iterator(config, train_data, sources)
   else:
-    train_iter = input_pipeline.train_iterator(train_data, config.batch_size, config.seed)
+    train_iter = input_pipeline.training_batches(train_data, task, config)
   if jax.process_index() == 0:
     check_disk_space(workdir, state, config.keep_checkpoints)
   ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
@@ -345,10 +352,10 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
       k = 1
       while k < config.steps_per_dispatch and step + k < total_steps and not boundary(step + k):
         k += 1
-      rstate, sums = p_train_steps(rstate,
-                                   *stack_batches(train_iter, k, config.steps_per_dispatch))
+      stacked, counts = stack_batches(train_iter, k, config.steps_per_dispatch)
+      rstate, sums = p_train_steps(rstate, stacked, counts)
       pending.append(sums)
-      step += k
+      step += int(counts[0])
       progress["step"] = step
       reporter.step(step)
       if not boundary(step):

@@ -36,6 +36,14 @@ and the Task object `build` returns has
   text_metrics(hypotheses, references) -> dict  metrics on decoded text ({} if none)
   source_pieces(example) -> [str], target_pieces(ids) -> [str]  (optional) labels of
                      attention plots: the input positions as fed, the predicted tokens
+  sequence_lengths(arrays) -> {key: int [N]}  (optional) the real lengths of encoded
+                     examples' sequence keys, for config.length_buckets (s2s.input_pipeline)
+  slices(query, answer) -> {family: label}  (optional) an example's label in each slice
+                     family: every evaluation event then holds accuracy by slice
+  final_checks() -> {split: [record]}  (optional) extra splits made by the task, evaluated
+                     once at the end of a run (the arithmetic task's small operands)
+  train_iterator(config, data, sources)  (optional) the training batches, when the task
+                     draws its own (a curriculum); else s2s.input_pipeline.training_batches
 """
 
 import importlib

@@ -80,6 +80,11 @@ class TextTask:
     targets = self.target.encode(answer)[:self.target_length - 1] + [vocab_lib.EOS]
     return self.encode_query(query) | {"targets": pad(targets, self.target_length)}
 
+  def sequence_lengths(self, arrays) -> dict:
+    """{batch key: int [N]} of encoded examples (length buckets): query ids, answer ids + EOS."""
+    return {"inputs": np.asarray(arrays["input_lengths"]),
+            "targets": np.sum(np.asarray(arrays["targets"]) != vocab_lib.PAD, axis=1)}
+
   def decode(self, ids) -> str:
     return self.target.decode(ids)
 

@@ -197,7 +197,10 @@ class Task(_text.TextTask):
   def train_iterator(self, config, data, sources):
     """The training batches: the train split's (input_pipeline), or a curriculum's."""
     if not config.task.curriculum:
-      return input_pipeline.train_iterator(data, config.batch_size, config.seed)
+      return input_pipeline.training_batches(data, self, config)
+    if config.length_buckets:
+      raise UserError(f"config.task.curriculum={config.task.curriculum!r} draws its own "
+                      f"batches: set config.length_buckets=0")
     return curriculum.Curriculum(
         config.task.curriculum, self.grammar, self.encode, batch_size=config.batch_size,
         seed=config.seed, held_out=_held_out(sources), patience=config.task.curriculum_patience,

@@ -1,0 +1,167 @@
+"""Length buckets (config.length_buckets): a batch cut to its bucket's longest example trains
+on the same losses as the batch padded to the dataset's longest; the order is deterministic,
+resumable, and draws each example at most once an epoch."""
+
+import collections
+import functools
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from s2s import checkpoints
+from s2s import config as config_lib
+from s2s import input_pipeline
+from s2s import metrics as metrics_lib
+from s2s import models
+from s2s.vocab import EOS, PAD
+
+from conftest import assert_user_error, read_metrics, train_cli
+
+V = 12
+
+
+class _Data:
+  """Arrays held as Encoded holds them."""
+
+  def __init__(self, arrays):
+    self.arrays = arrays
+
+  def take(self, rows):
+    return {k: v[rows] for k, v in self.arrays.items()}
+
+
+def examples(n=200, max_source=12, max_target=9, seed=0):
+  rng = np.random.default_rng(seed)
+  sources = rng.integers(1, max_source + 1, n)
+  targets = rng.integers(1, max_target, n)  # Answer tokens; + EOS.
+  inputs = np.full((n, max_source), PAD, np.int32)
+  answers = np.full((n, max_target), PAD, np.int32)
+  for i in range(n):
+    inputs[i, :sources[i]] = rng.integers(4, V, sources[i])
+    answers[i, :targets[i]] = rng.integers(4, V, targets[i])
+    answers[i, targets[i]] = EOS
+  return {"inputs": inputs, "input_lengths": sources.astype(np.int32), "targets": answers,
+          "row": np.arange(n)}
+
+
+def bucketed(arrays, buckets=4, batch_size=10, seed=0, group=3):
+  lengths = {"inputs": arrays["input_lengths"],
+             "targets": np.sum(arrays["targets"] != PAD, axis=1)}
+  return input_pipeline.Bucketed(_Data(arrays), lengths, buckets, batch_size, seed, group)
+
+
+def test_batches_come_from_one_bucket_cut_to_its_longest_and_lose_only_padding():
+  arrays = examples()
+  it = bucketed(arrays)
+  shapes = collections.Counter()
+  seen = []
+  per_epoch = sum(len(b) // 10 for b in it.buckets)
+  for _ in range(per_epoch):
+    batch = next(it)
+    rows = batch["row"]
+    shapes[batch["inputs"].shape[1], batch["targets"].shape[1]] += 1
+    # Cut only padding: every cut-off position of these rows is PAD.
+    assert (arrays["inputs"][rows, batch["inputs"].shape[1]:] == PAD).all()
+    assert (arrays["targets"][rows, batch["targets"].shape[1]:] == PAD).all()
+    np.testing.assert_array_equal(batch["inputs"], arrays["inputs"][rows, :batch["inputs"].shape[1]])
+    seen += rows.tolist()
+  assert len(shapes) == 4  # One shape per bucket.
+  assert len(seen) == len(set(seen)) == per_epoch * 10  # No example twice in an epoch.
+  assert it.get_state() == {"epoch": 1, "position": 0}
+  # The buckets are cut by length: the shortest bucket's inputs are shorter than the longest's.
+  assert max(s[0] for s in shapes) > min(s[0] for s in shapes)
+
+
+def test_the_order_is_deterministic_reshuffled_each_epoch_and_resumable():
+  arrays = examples()
+  a, b = bucketed(arrays), bucketed(arrays)
+  first = [next(a)["row"] for _ in range(30)]
+  for rows in first:
+    np.testing.assert_array_equal(next(b)["row"], rows)
+  assert not all(np.array_equal(x, y) for x, y in
+                 zip(first, [next(bucketed(arrays, seed=1))["row"] for _ in range(30)]))
+  reference = bucketed(arrays)
+  for _ in range(7):
+    next(reference)
+  state = reference.get_state()
+  expected = [next(reference)["row"] for _ in range(25)]  # Across the epoch's end.
+  resumed = bucketed(arrays)
+  resumed.set_state(state)
+  for rows in expected:
+    np.testing.assert_array_equal(next(resumed)["row"], rows)
+
+
+def test_a_group_is_one_shape_and_at_most_k_batches():
+  it = bucketed(examples())
+  for _ in range(20):
+    group = it.take_group(5)
+    assert 1 <= len(group) <= 5
+    assert len({(g["inputs"].shape, g["targets"].shape) for g in group}) == 1
+
+
+def model_config(name, attention="none"):
+  config = config_lib.base_config().model
+  config.name, config.attention, config.hidden_size, config.embed_dim = name, attention, 8, 4
+  return config
+
+
+@pytest.mark.parametrize("name, attention", [("repeat", "none"), ("encoder_decoder", "none"),
+                                             ("encoder_decoder", "bahdanau"),
+                                             ("encoder_decoder", "luong")])
+def test_a_cut_batch_has_the_losses_and_gradients_of_the_padded_one(name, attention):
+  arrays = examples(n=8, max_source=12, max_target=9)
+  arrays["inputs"][:, 7:] = PAD  # Real lengths up to 7 inputs, 5 targets: cut there.
+  arrays["input_lengths"] = np.minimum(arrays["input_lengths"], 7)
+  arrays["targets"][:, 5:] = PAD
+  arrays["targets"][:, 4] = np.where(arrays["targets"][:, 4] == PAD, PAD, EOS)
+  full = {k: arrays[k] for k in ("inputs", "input_lengths", "targets")}
+  cut = dict(full, inputs=full["inputs"][:, :7], targets=full["targets"][:, :5])
+  model = models.build(model_config(name, attention), vocab_size=V,
+                       source=functools.partial(models.TokenInput, V, 4))
+  params = model.init(jax.random.key(0), full)["params"]
+  weights = np.ones(8, np.float32)
+
+  def loss(p, batch):
+    logits = model.apply({"params": p}, batch, train=True)
+    sums = metrics_lib.loss_sums(logits, batch["targets"], weights)
+    return sums["loss_sum"] / sums["tokens"]
+
+  value_full, grads_full = jax.value_and_grad(loss)(params, full)
+  value_cut, grads_cut = jax.value_and_grad(loss)(params, cut)
+  np.testing.assert_allclose(value_cut, value_full, rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(grads_cut), jax.tree.leaves(grads_full)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+
+
+def _params(workdir):
+  params, _ = checkpoints.restore_params(workdir)
+  return jax.tree.leaves(jax.tree.map(np.asarray, params))
+
+
+def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp_path, data_dir):
+  args = ["--config.num_steps=90", "--config.length_buckets=3", "--config.task.digits=3",
+          "--config.checkpoint_every_steps=30", "--config.keep_checkpoints=5",
+          "--config.num_samples=0", "--config.steps_per_dispatch=4"]
+  reference = tmp_path / "reference"
+  result = train_cli(reference, data_dir, *args)
+  assert result.returncode == 0, result.stderr
+  assert [e["step"] for e in read_metrics(reference) if e["split"] == "test"] == [90]
+  resumed = tmp_path / "resumed"
+  shutil.copytree(reference, resumed)
+  for step in ("60", "90"):
+    shutil.rmtree(resumed / "checkpoints" / step)
+  os.remove(resumed / "done.json")
+  result = train_cli(resumed, data_dir, *args)
+  assert result.returncode == 0, result.stderr
+  assert "resuming at step 30" in result.stdout
+  for a, b in zip(_params(reference), _params(resumed), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert_user_error(train_cli(tmp_path / "streamed", data_dir, *args,
+                              "--config.data_memory_mb=0"),
+                    "config.length_buckets", "config.data_memory_mb")
+  assert_user_error(train_cli(tmp_path / "curriculum", data_dir, *args,
+                              "--config.task.curriculum=mix"),
+                    "config.task.curriculum", "config.length_buckets")
