@@ -1,6 +1,6 @@
 """Speed of s2s on this machine: the Keras recipe, time to 99%, a large model, decoding, pmap.
 
-  python scripts/benchmark.py [--only keras,to99,large,decode,pmap] [--repeats 3] [--json]
+  python scripts/benchmark.py [--only keras,to99,large,decode,pmap,buckets] [--repeats 3] [--json]
 
 a. keras:  the Keras addition_rnn recipe (3 digits, 45k examples, LSTM 128, batch 32):
            steady-state examples/s and s/epoch of the real training loop (batches from the
@@ -15,6 +15,9 @@ c. large:  batch 256, hidden 512, 2 encoder and 2 decoder layers: examples/s and
 d. decode: greedy and beam-5 decoding throughput of an encoder_decoder (queries/s, batch 1000;
            s2s.inference, as s2s.predict decodes).
 e. pmap:   the pmap'd train step over one device against the same step under plain jit.
+f. buckets: translation (configs/translation.py) training examples/s with batches padded to the
+           corpus's longest sentence and with 4 length buckets (config.length_buckets),
+           measured alternately, and the share of computed positions holding real tokens.
 
 --profile DIR also writes a jax.profiler trace of 160 steps of the Keras recipe's loop to DIR
 (open it with TensorBoard's profile plugin or xprof): the per-operation times BENCHMARKS.md
@@ -86,7 +89,9 @@ class Setup:
   def __init__(self, config, data_dir):
     self.config = config
     sources = dataset.load(config.task, data_dir)
-    self.task, self.model = tasks.build(config)
+    # A task that fits tokenizers on the training split saves them in a workdir.
+    self.workdir = tempfile.mkdtemp(prefix="s2s_benchmark_run_")
+    self.task, self.model = tasks.build(config, self.workdir, sources)
     train_source = sources["train"]
     self.train_data = input_pipeline.hold(train_source, self.task, range(len(train_source)),
                                           config.data_memory_mb)
@@ -96,7 +101,9 @@ class Setup:
     self.step = functools.partial(train.train_step, model=self.model)
 
   def batches(self, seed=0):
-    return input_pipeline.train_iterator(self.train_data, self.config.batch_size, seed)
+    config = self.config.copy_and_resolve_references()
+    config.seed = seed
+    return input_pipeline.training_batches(self.train_data, self.task, config)
 
   def flops_per_example(self) -> float:
     return training_flops_per_example(self.config.model, self.task)
@@ -138,20 +145,23 @@ def time_train_loop(setup: Setup, steps: int) -> dict:
   state = flax.jax_utils.replicate(setup.state)
   batches = setup.batches()
 
-  def run(state, calls):
-    for _ in range(calls):
-      state, sums = p_steps(state, *train.stack_batches(batches, k, k))
+  def run(state, steps):  # At least `steps` steps; (state, the steps run).
+    done = 0
+    while done < steps:
+      stacked, counts = train.stack_batches(batches, k, k)
+      state, sums = p_steps(state, stacked, counts)
+      done += int(counts[0])
     jax.block_until_ready(sums)
-    return state
+    return state, done
 
   start = time.perf_counter()
-  state = run(state, 1)
+  state, _ = run(state, 1)
   compile_s = time.perf_counter() - start
-  state = run(state, max(1, 20 // k))  # Warm up allocations and caches.
-  calls = max(1, steps // k)
+  # Warm up allocations and caches (and compile every length bucket's step).
+  state, _ = run(state, max(20, 2 * k * setup.config.length_buckets))
   start = time.perf_counter()
-  run(state, calls)
-  step_s = (time.perf_counter() - start) / (calls * k)
+  _, done = run(state, max(k, steps))
+  step_s = (time.perf_counter() - start) / done
   return {"compile_s": compile_s, "step_ms": step_s * 1e3,
           "examples_per_s": setup.config.batch_size / step_s,
           "s_per_epoch": step_s * setup.steps_per_epoch}
@@ -218,6 +228,33 @@ def decode_throughput(data_dir, repeats):
         decode(*args).block_until_ready()
       times.append((time.perf_counter() - start) / calls)
     out[f"{name}_queries_per_s"] = n / statistics.median(times)
+  return out
+
+
+def length_buckets(data_dir, repeats, buckets=4):
+  """Translation (configs/translation.py) training examples/s with every batch padded to the
+  corpus's longest sentence, and with `buckets` length buckets, measured alternately; and
+  the share of computed positions that hold real tokens in each."""
+  setups = {}
+  for b in (0, buckets):
+    config = load_config("configs/translation.py")
+    config.length_buckets = b
+    setups[b] = Setup(config, data_dir)
+  times = {b: [] for b in setups}
+  for _ in range(repeats):
+    for b, setup in setups.items():
+      times[b].append(time_train_loop(setup, 200)["examples_per_s"])
+  out = {}
+  for b, setup in setups.items():
+    it = setup.batches()
+    real = padded = 0
+    for _ in range(200):
+      batch = next(it)
+      real += int(batch["input_lengths"].sum()) + int(np.sum(batch["targets"] != 0))
+      padded += batch["inputs"].size + batch["targets"].size
+    out[f"examples_per_s@buckets={b}"] = statistics.median(times[b])
+    out[f"real_token_share@buckets={b}"] = real / padded
+  out["speedup"] = out[f"examples_per_s@buckets={buckets}"] / out["examples_per_s@buckets=0"]
   return out
 
 
@@ -294,7 +331,7 @@ def time_to_99(config_arg, repeats, threshold=0.99):
 
 def main(argv):
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--only", default="keras,to99,large,decode,pmap")
+  p.add_argument("--only", default="keras,to99,large,decode,pmap,buckets")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
@@ -333,6 +370,8 @@ def measure(args, wanted) -> dict:
     out["decode"] = decode_throughput(data_dir, args.repeats)
   if "pmap" in wanted:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
+  if "buckets" in wanted:
+    out["buckets"] = length_buckets(data_dir, args.repeats)
   return out
 
 
