@@ -127,9 +127,10 @@ def _mean_std(values):
   if not values:
     return "-"
   mean = statistics.fmean(values)
-  std = statistics.stdev(values) if len(values) > 1 else 0.0
   digits = 4 if abs(mean) < 10 else 1
-  return f"{mean:.{digits}f} ± {std:.{digits}f}"
+  if len(values) == 1:  # One run has no spread to show.
+    return f"{mean:.{digits}f}"
+  return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def _sort_key(values):
@@ -332,13 +333,6 @@ def _slice_groups(srows, by_fields, family):
                 key=lambda kv: _sort_key(kv[0]))
 
 
-def _slice_cell(values) -> str:
-  """Mean ± std as the main table has it; one run's value alone; '-' for none."""
-  if len(values) == 1:
-    return f"{values[0]:.4f}"
-  return _mean_std(values)
-
-
 def slice_markdown(srows, by_fields, split: str, families=None) -> str:
   """A markdown section per family of slice_rows' rows: a row per group (`by_fields`' values,
   as collect groups runs), a column per label, cells the mean ± std of sequence_accuracy over
@@ -365,7 +359,7 @@ def slice_markdown(srows, by_fields, split: str, families=None) -> str:
       not_done = sum(state != "done" for state in runs.values())
       cells = [str(v) for v in key] + [
           f"{len(runs)}" + (f" ({not_done} not done)" if not_done else "")]
-      cells += [_slice_cell(values[label]) if label in values else "-" for label in labels]
+      cells += [_mean_std(values[label]) if label in values else "-" for label in labels]
       lines.append("| " + " | ".join(cells) + " |")
     varying = [label for label in labels if len(counts[label]) > 1]
     if varying:
