@@ -99,9 +99,9 @@ def test_a_run_killed_during_its_final_evaluation_is_finished_by_a_rerun(referen
   args = [*TINY, f"--workdir={workdir}", f"--config.data_dir={data_dir}", *STEPS]
   code = ("import sys; from s2s import cli, reporting, train\n"
           "real = reporting.Reporter.write\n"
-          "def write(self, split, step, metrics):\n"
+          "def write(self, split, step, metrics, slices=None):\n"
           "  if split == 'test': raise KeyboardInterrupt\n"
-          "  return real(self, split, step, metrics)\n"
+          "  return real(self, split, step, metrics, slices)\n"
           "reporting.Reporter.write = write\n"
           "train.define_flags()\n"
           "from absl import app\n"
