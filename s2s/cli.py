@@ -128,12 +128,24 @@ def load_config(config, argv):
   return config
 
 
+_STOP = {}  # The signal that asked the program to stop, once one has.
+
+
 def stop_on_sigterm():
   """SIGTERM (kill, SLURM preemption) stops a program as Ctrl-C does: as a KeyboardInterrupt
-  naming the signal, which the program reports in one line."""
+  naming the signal, which the program reports in one line. The signal is also recorded for
+  `check_stop`, in case library code caught the KeyboardInterrupt where it landed."""
   signal.signal(signal.SIGTERM, _raise_interrupt)
+  signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+def check_stop():
+  """Raises the KeyboardInterrupt of a stop signal received earlier (called between steps)."""
+  if _STOP:
+    raise KeyboardInterrupt(_STOP["signal"])
 
 
 def _raise_interrupt(signum, frame):
   del frame
-  raise KeyboardInterrupt(signal.Signals(signum).name)
+  _STOP["signal"] = signal.Signals(signum).name
+  raise KeyboardInterrupt(_STOP["signal"])

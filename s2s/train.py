@@ -352,6 +352,7 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
       k = 1
       while k < config.steps_per_dispatch and step + k < total_steps and not boundary(step + k):
         k += 1
+      cli.check_stop()  # A stop signal whose KeyboardInterrupt a library swallowed.
       stacked, counts = stack_batches(train_iter, k, config.steps_per_dispatch)
       rstate, sums = p_train_steps(rstate, stacked, counts)
       pending.append(sums)
