@@ -191,6 +191,15 @@ def _plotted(rows, params):
   return kept
 
 
+def _save(fig, path: str) -> str:
+  """Writes a figure as a PNG, closes it, and returns its path."""
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
 def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
   """learning_curves.png (validation metric per epoch, a panel per group) and one
   <metric>_vs_<param>.png per swept parameter (but the seed, and fields zipped with an earlier
@@ -218,11 +227,7 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
   for ax in list(axes.flat)[len(grouped):]:
     ax.axis("off")
   axes[0][0].set_ylabel(f"validation {metric}")
-  fig.tight_layout()
-  path = os.path.join(out_dir, "learning_curves.png")
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  written.append(path)
+  written.append(_save(fig, os.path.join(out_dir, "learning_curves.png")))
 
   column = f"final_validation_{metric}"
   for param in _plotted(rows, params):
@@ -243,11 +248,7 @@ def plot(rows, params, by_fields, metric, out_dir) -> list[str]:
     ax.set_ylabel(f"final validation {metric}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = os.path.join(out_dir, f"{metric}_vs_{param}.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(fig, os.path.join(out_dir, f"{metric}_vs_{param}.png")))
   return written
 
 
@@ -404,9 +405,6 @@ def plot_slices(srows, by_fields, split: str, out_dir: str, families=None) -> li
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     ax.set_title(f"{split}: sequence_accuracy by {family}", fontsize=9)
-    fig.tight_layout()
-    path = os.path.join(out_dir, f"slices_{_file_part(split)}_{_file_part(family)}.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(fig, os.path.join(
+        out_dir, f"slices_{_file_part(split)}_{_file_part(family)}.png")))
   return written

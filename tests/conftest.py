@@ -70,3 +70,28 @@ def train_on_devices(tmp_path, data_dir, args, counts=(1, 2)):
     assert f"on {devices} cpu device(s)" in result.stdout
     runs[devices] = read_metrics(workdir)
   return runs
+
+
+def resume_after(reference, copy, step: int, data_dir, *args):
+  """Reruns a finished run as if killed just after checkpoint `step`: a copy of `reference`
+  without its later checkpoints and done mark, trained again with `args`. Returns the
+  CompletedProcess; the caller compares the copy with the reference."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  shutil.copytree(reference, copy)
+  for name in os.listdir(os.path.join(copy, "checkpoints")):
+    if name.isdigit() and int(name) > step:
+      shutil.rmtree(os.path.join(copy, "checkpoints", name))
+  os.remove(os.path.join(copy, "done.json"))
+  result = train_cli(copy, data_dir, *args)
+  assert result.returncode == 0, result.stderr
+  assert f"resuming at step {step}" in result.stdout
+  return result
+
+
+def final_params(workdir):
+  """The leaves of a workdir's newest checkpoint's parameters, as numpy arrays."""
+  from s2s import checkpoints  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  params, _ = checkpoints.restore_params(workdir)
+  return jax.tree.leaves(jax.tree.map(np.asarray, params))

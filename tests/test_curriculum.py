@@ -2,19 +2,15 @@
 held-out question is drawn, and that a resumed run trains on exactly the same batches."""
 
 import collections
-import os
-import shutil
 
-import jax
 import numpy as np
 import pytest
 
 from s2s import arithmetic
-from s2s import checkpoints
 from s2s import curriculum
 from s2s.errors import RunFailed
 
-from conftest import assert_user_error, read_metrics, train_cli
+from conftest import assert_user_error, final_params, read_metrics, resume_after, train_cli
 
 GRAMMAR = arithmetic.ArithmeticTask(digits=4)
 
@@ -114,11 +110,6 @@ def test_a_curriculum_needs_two_levels(tmp_path, data_dir):
                               "--config.task.digits=1"), "config.task.curriculum", "digits")
 
 
-def _params(workdir):
-  params, _ = checkpoints.restore_params(workdir)
-  return jax.tree.leaves(jax.tree.map(np.asarray, params))
-
-
 def test_a_resumed_curriculum_run_is_bitwise_identical(tmp_path, data_dir):
   args = ["--config.num_steps=120", "--config.eval_every_steps=20",
           "--config.checkpoint_every_steps=40", "--config.keep_checkpoints=5",
@@ -127,15 +118,8 @@ def test_a_resumed_curriculum_run_is_bitwise_identical(tmp_path, data_dir):
   reference = tmp_path / "reference"
   assert train_cli(reference, data_dir, *args).returncode == 0
   resumed = tmp_path / "resumed"
-  shutil.copytree(reference, resumed)
-  # As if killed just after checkpoint 40: later checkpoints and the done mark gone.
-  for step in ("80", "120"):
-    shutil.rmtree(resumed / "checkpoints" / step)
-  os.remove(resumed / "done.json")
-  result = train_cli(resumed, data_dir, *args)
-  assert result.returncode == 0, result.stderr
-  assert "resuming at step 40" in result.stdout
-  for a, b in zip(_params(reference), _params(resumed), strict=True):
+  resume_after(reference, resumed, 40, data_dir, *args)
+  for a, b in zip(final_params(reference), final_params(resumed), strict=True):
     np.testing.assert_array_equal(a, b)
   strip = lambda events: [{k: v for k, v in e.items() if k != "elapsed_s"} for e in events]
   events = read_metrics(resumed)
