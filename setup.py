@@ -28,6 +28,10 @@ setup(
     extras_require={
         "wandb": ["wandb>=0.18"],
         # pytest-xdist: the suite runs on both cores (-n 2), one worker per test file.
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "wandb>=0.18", "tensorboard>=2.15"],
+        # keras: tests/test_benchmark.py runs the Keras 3 (JAX backend) peer of --peers.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "wandb>=0.18", "tensorboard>=2.15",
+                 "keras>=3.5"],
+        # scripts/benchmark.py --peers: the Keras recipe in Keras 3 on JAX and on TensorFlow.
+        "peers": ["keras>=3.5", "tensorflow-cpu>=2.16"],
     },
 )

@@ -1,6 +1,7 @@
 """Speed of s2s on this machine: the Keras recipe, time to 99%, a large model, decoding, pmap.
 
   python scripts/benchmark.py [--only keras,to99,large,decode,pmap,buckets] [--repeats 3] [--json]
+  python scripts/benchmark.py --peers [--repeats 3] [--json]
 
 a. keras:  the Keras addition_rnn recipe (3 digits, 45k examples, LSTM 128, batch 32):
            steady-state examples/s and s/epoch of the real training loop (batches from the
@@ -18,6 +19,13 @@ e. pmap:   the pmap'd train step over one device against the same step under pla
 f. buckets: translation (configs/translation.py) training examples/s with batches padded to the
            corpus's longest sentence and with 4 length buckets (config.length_buckets),
            measured alternately, and the share of computed positions holding real tokens.
+g. peers:  (--peers; needs `pip install -e ".[peers]"`) the Keras recipe in s2s
+           (configs/addition.py at Keras's constant Adam 1e-3), in Keras 3 on JAX and in Keras 3
+           on TensorFlow (scripts/keras_addition.py), and s2s's fastest recipe
+           (configs/addition_fast.py), each a process of its own, run one after another
+           --repeats times: steady-state seconds per epoch (validation included), the same per
+           training FLOP, and seconds from process start to the first validation per-character
+           accuracy >= 0.99; ratios s2s / peer of the medians.
 
 --profile DIR also writes a jax.profiler trace of 160 steps of the Keras recipe's loop to DIR
 (open it with TensorBoard's profile plugin or xprof): the per-operation times BENCHMARKS.md
@@ -39,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -329,16 +338,165 @@ def time_to_99(config_arg, repeats, threshold=0.99):
   return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Peers: the Keras recipe in s2s and in Keras 3, one process each, alternating.
+
+PEERS = ("s2s", "keras_jax", "keras_tensorflow", "s2s_fast")
+
+
+def keras_flops_per_example() -> float:
+  """The Keras tutorial's model: 12 one-hot characters, 7 query and 4 answer steps."""
+  model = SimpleNamespace(name="repeat", cell="lstm", hidden_size=128, bidirectional=False,
+                          encoder_layers=1, decoder_layers=1, embed_dim=0)
+  task = SimpleNamespace(source=SimpleNamespace(size=12), target_vocab_size=12,
+                         query_length=7, target_length=4)
+  return training_flops_per_example(model, task)
+
+
+def s2s_flops_per_example(config_path) -> float:
+  config = load_config(config_path)
+  task, _ = tasks.build(config)
+  return training_flops_per_example(config.model, task)
+
+
+def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
+  """Runs one peer in a process of its own; its validation events, each with `seconds` (from
+  starting the process to the event's arrival), `epoch_s` (the epoch's seconds, validation
+  included; None for configs/addition_fast.py, which evaluates every 100 steps) and
+  `char_accuracy` (validation per-character accuracy, padding included, as Keras counts)."""
+  run_dir = os.path.join(tmp, name)
+  os.makedirs(run_dir)
+  stderr_path = os.path.join(run_dir, "stderr.txt")
+  if name.startswith("keras_"):
+    command = [sys.executable, os.path.join(ROOT, "scripts", "keras_addition.py"),
+               f"--max_epochs={max_epochs}", f"--target={target}",
+               f"--num_examples={num_examples}"]
+    env = os.environ | {"KERAS_BACKEND": name.removeprefix("keras_"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+  else:
+    config = {"s2s": "configs/addition.py", "s2s_fast": "configs/addition_fast.py"}[name]
+    command = [sys.executable, "-m", "s2s.train", f"--config={config}",
+               f"--workdir={os.path.join(run_dir, 'workdir')}",
+               f"--config.data_dir={os.path.join(run_dir, 'tfds')}",
+               f"--config.task.num_examples={num_examples}",
+               f"--config.task.num_test={num_examples // 10}",
+               f"--config.stop_at=padded_char_accuracy>={target}",
+               f"--compilation_cache={os.path.join(run_dir, 'cache')}"]
+    if name == "s2s":  # The Keras recipe: Adam 1e-3 at a constant rate.
+      command += ["--config.schedule=constant", f"--config.num_epochs={max_epochs}"]
+    env = os.environ
+  events = []
+  with open(stderr_path, "w") as stderr:
+    start = time.perf_counter()
+    keras_peer = name.startswith("keras_")  # Its events come on stdout; s2s's in metrics.jsonl.
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr, text=True,
+                               stdout=subprocess.PIPE if keras_peer else subprocess.DEVNULL)
+    if keras_peer:
+      for line in process.stdout:
+        event = json.loads(line)
+        events.append({"seconds": time.perf_counter() - start, "epoch_s": event["epoch_s"],
+                       "char_accuracy": event["val_char_accuracy"]})
+    else:
+      metrics = os.path.join(run_dir, "workdir", "metrics.jsonl")
+      seen, previous, running = 0, 0.0, True
+      while running:
+        running = process.poll() is None  # Read once more after it exits.
+        time.sleep(0.05)
+        if not os.path.exists(metrics):
+          continue
+        with open(metrics) as f:
+          new = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
+        seen += len(new)
+        for e in new:
+          if e["split"] != "validation":
+            continue
+          events.append({"seconds": time.perf_counter() - start,
+                         # configs/addition.py evaluates once per epoch; addition_fast does
+                         # every 100 steps, so its events are not epochs.
+                         "epoch_s": e["elapsed_s"] - previous if name == "s2s" else None,
+                         "char_accuracy": e["padded_char_accuracy"]})
+          previous = e["elapsed_s"]
+    if process.wait() != 0:
+      with open(stderr_path) as f:
+        raise RuntimeError(f"peer {name} exited with {process.returncode}: {f.read()[-2000:]}")
+  return events
+
+
+def summarize_peer(events, target) -> dict:
+  """Steady-state seconds per epoch (the median over epochs after the first, which compiles),
+  and the seconds and epochs from process start to the first event >= target."""
+  reached = next((i for i, e in enumerate(events) if e["char_accuracy"] >= target), None)
+  steady = [e["epoch_s"] for e in events[1:] if e["epoch_s"] is not None]
+  return {"epoch_s": statistics.median(steady) if steady else None,
+          "seconds_to_target": None if reached is None else events[reached]["seconds"],
+          "epochs_to_target": None if reached is None else reached + 1,
+          "final_char_accuracy": events[-1]["char_accuracy"] if events else None}
+
+
+def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=50_000) -> dict:
+  """Each variant `repeats` times, in a rotating order so that drift spreads over all of
+  them; medians per variant, then ratios s2s / peer."""
+  for name in variants:
+    if name not in PEERS:
+      raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
+    for module in {"keras_jax": ["keras"], "keras_tensorflow": ["keras", "tensorflow"]}.get(name, []):
+      if importlib.util.find_spec(module) is None:
+        raise SystemExit(f"peer {name} needs {module}, which is not installed: "
+                         "pip install -e '.[peers]'")
+  runs = {name: [] for name in variants}
+  with tempfile.TemporaryDirectory(prefix="s2s_peers_") as tmp:
+    for r in range(repeats):
+      for name in variants[r % len(variants):] + variants[:r % len(variants)]:
+        events = run_peer(name, os.path.join(tmp, str(r)), max_epochs=max_epochs,
+                          target=target, num_examples=num_examples)
+        runs[name].append(summarize_peer(events, target))
+
+  def median(name, field):
+    values = [run[field] for run in runs[name] if run[field] is not None]
+    return statistics.median(values) if values else None
+
+  flops = {"keras_jax": keras_flops_per_example(),
+           "keras_tensorflow": keras_flops_per_example(),
+           "s2s": s2s_flops_per_example("configs/addition.py"),
+           "s2s_fast": s2s_flops_per_example("configs/addition_fast.py")}
+  out = {"target_char_accuracy": target, "max_epochs": max_epochs, "repeats": repeats}
+  for name in variants:
+    out[f"{name}.mflop_per_example"] = flops[name] / 1e6
+    for field in ("epoch_s", "seconds_to_target", "epochs_to_target"):
+      out[f"{name}.{field}"] = median(name, field)
+    out[f"{name}.reached"] = f"{sum(r['seconds_to_target'] is not None for r in runs[name])}/{repeats}"
+
+  def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+  for peer in (v for v in variants if v.startswith("keras_")):
+    if "s2s" in variants:
+      epoch = ratio(out["s2s.epoch_s"], out[f"{peer}.epoch_s"])
+      out[f"s2s/{peer}.epoch_s"] = epoch
+      out[f"s2s/{peer}.epoch_s_per_flop"] = ratio(
+          epoch, flops["s2s"] / flops[peer]) if epoch is not None else None
+    for ours in (v for v in variants if v.startswith("s2s")):
+      out[f"{ours}/{peer}.seconds_to_target"] = ratio(out[f"{ours}.seconds_to_target"],
+                                                      out[f"{peer}.seconds_to_target"])
+  out["runs"] = runs
+  return out
+
+
 def main(argv):
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--only", default="keras,to99,large,decode,pmap,buckets")
+  p.add_argument("--only", default=None,
+                 help="Sections, comma-separated (default: all but peers; with --peers: peers).")
+  p.add_argument("--peers", action="store_true",
+                 help="Compare with Keras 3 on JAX and on TensorFlow (pip install -e '.[peers]').")
+  p.add_argument("--peer_variants", default=",".join(PEERS))
+  p.add_argument("--max_epochs", type=int, default=30, help="peers: epochs at most per run.")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
   p.add_argument("--profile", metavar="DIR",
                  help="Also write a profiler trace of the Keras recipe's train loop to DIR.")
   args = p.parse_args(argv)
-  wanted = args.only.split(",")
+  only = args.only or ("" if args.peers else "keras,to99,large,decode,pmap,buckets")
+  wanted = list(filter(None, only.split(","))) + (["peers"] if args.peers else [])
   if args.json:  # Standard output is the JSON alone; what TFDS prints goes to standard error.
     with contextlib.redirect_stdout(sys.stderr):
       out = measure(args, wanted)
@@ -349,8 +507,10 @@ def main(argv):
   for section, values in out.items():
     if isinstance(values, dict):
       for k, v in values.items():
-        print(f"{section:8s} {k:26s} {v:.4g}" if isinstance(v, float) else
-              f"{section:8s} {k:26s} {v}")
+        if isinstance(v, (dict, list)):
+          continue  # Per-run details: in --json only.
+        print(f"{section:8s} {k:38s} {v:.4g}" if isinstance(v, float) else
+              f"{section:8s} {k:38s} {v}")
     else:
       print(f"{section:35s} {values:.4g}")
 
@@ -372,6 +532,9 @@ def measure(args, wanted) -> dict:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
   if "buckets" in wanted:
     out["buckets"] = length_buckets(data_dir, args.repeats)
+  if "peers" in wanted:
+    out["peers"] = peers(args.repeats, variants=tuple(args.peer_variants.split(",")),
+                         max_epochs=args.max_epochs)
   return out
 
 
