@@ -165,14 +165,60 @@ def train_iterator(data, batch_size: int, seed: int):
   return iter(ds.to_iter_dataset())
 
 
+def cut_buckets(lengths: dict, num_buckets: int, min_size: int) -> list:
+  """Example indices of each length bucket: the examples sorted by their total length
+  (`lengths`: {batch key: int [N]}), cut into at most `num_buckets` runs of at least
+  `min_size` examples so that the positions computed, sum over buckets of size x (sum over
+  keys of the bucket's longest), are fewest. Examples of equal total length stay together.
+
+  Dynamic programming over the distinct totals: a long tail of long examples gets a small
+  bucket of its own instead of setting the shape of a quarter of the data.
+  """
+  keys = list(lengths)
+  columns = [np.asarray(lengths[k], np.int64) for k in keys]
+  total = sum(columns)
+  order = np.lexsort(tuple(reversed(columns)) + (total,))
+  values, starts = np.unique(total[order], return_index=True)
+  ends = np.append(starts[1:], len(order))
+  group_max = np.array([[c[order[a:b]].max() for c in columns] for a, b in zip(starts, ends)])
+  g = len(values)
+  # cost[a][b]: positions of one bucket holding groups a..b-1 (inf when under min_size).
+  cost = np.full((g + 1, g + 1), np.inf)
+  for a in range(g):
+    longest = np.zeros(len(keys), np.int64)
+    for b in range(a + 1, g + 1):
+      longest = np.maximum(longest, group_max[b - 1])
+      size = ends[b - 1] - starts[a]
+      if size >= min_size:
+        cost[a, b] = size * longest.sum()
+  if not np.isfinite(cost[0, g]):
+    return [order]  # Fewer than min_size examples: one bucket.
+  best = cost[0].copy()  # best[b]: fewest positions for groups 0..b-1 in the buckets so far.
+  cuts = [np.zeros(g + 1, np.int64)]
+  for _ in range(1, num_buckets):
+    options = best[:, None] + cost  # [a, b]: groups 0..a-1 as before, a..b-1 one more bucket.
+    previous = np.argmin(options, axis=0)
+    improved = options[previous, np.arange(g + 1)] < best
+    cuts.append(np.where(improved, previous, -1))
+    best = np.where(improved, options[previous, np.arange(g + 1)], best)
+  bounds, b = [g], g
+  for back in reversed(cuts[1:]):
+    if back[b] >= 0:
+      b = int(back[b])
+      bounds.append(b)
+  bounds.append(0)
+  bounds = sorted(set(bounds))
+  return [order[starts[a]:ends[b - 1]] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 class Bucketed:
   """An endless, checkpointable iterator over this process's part of each global batch, each
   batch drawn from one length bucket and cut to the longest of its bucket (not of the dataset).
 
-  The training examples, sorted by their sequence lengths (`lengths`: {batch key: int [N]},
-  e.g. {"inputs": query ids, "targets": answer ids + EOS}), are cut into `num_buckets` buckets
-  of equal size; a bucket's shape is its longest example's, so a run compiles one train step
-  per bucket. Each epoch shuffles each bucket (seeded by `seed` and the epoch), cuts it into
+  The training examples (`lengths`: {batch key: int [N]}, e.g. {"inputs": query ids,
+  "targets": answer ids + EOS}) are cut into at most `num_buckets` buckets by `cut_buckets`,
+  which computes the fewest positions; a bucket's shape is its longest example's, so a run
+  compiles one train step per bucket. Each epoch shuffles each bucket (seeded by `seed` and the epoch), cuts it into
   batches (a bucket's last partial batch waits for another epoch's shuffle), groups up to
   `group` consecutive batches of a bucket (steps_per_dispatch: one device call trains a group)
   and shuffles the groups' order. The state is (epoch, position): a resumed run draws the same
@@ -182,9 +228,7 @@ class Bucketed:
   def __init__(self, data, lengths: dict, num_buckets: int, batch_size: int, seed: int,
                group: int):
     keys = list(lengths)
-    order = np.lexsort(tuple(np.asarray(lengths[k]) for k in reversed(keys)))
-    self.buckets = [b for b in np.array_split(order, max(1, min(num_buckets,
-                                                                   len(order) // batch_size)))]
+    self.buckets = cut_buckets(lengths, num_buckets, batch_size)
     self.shapes = [{k: int(np.max(np.asarray(lengths[k])[b])) for k in keys}
                    for b in self.buckets]
     self.data, self.batch_size, self.seed, self.group = data, batch_size, seed, group

@@ -361,9 +361,9 @@ def s2s_flops_per_example(config_path) -> float:
 
 def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
   """Runs one peer in a process of its own; its validation events, each with `seconds` (from
-  starting the process to the event's arrival), `epoch_s` (the epoch's seconds, validation
-  included; None for configs/addition_fast.py, which evaluates every 100 steps) and
-  `char_accuracy` (validation per-character accuracy, padding included, as Keras counts)."""
+  starting the process to the event's arrival), `epoch` (epochs trained), `epoch_s` (the
+  epoch's seconds, validation included; None for configs/addition_fast.py, which evaluates
+  every 100 steps) and `char_accuracy` (validation per-character accuracy, padding included, as Keras counts)."""
   run_dir = os.path.join(tmp, name)
   os.makedirs(run_dir)
   stderr_path = os.path.join(run_dir, "stderr.txt")
@@ -393,8 +393,8 @@ def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
     if keras_peer:
       for line in process.stdout:
         event = json.loads(line)
-        events.append({"seconds": time.perf_counter() - start, "epoch_s": event["epoch_s"],
-                       "char_accuracy": event["val_char_accuracy"]})
+        events.append({"seconds": time.perf_counter() - start, "epoch": event["epoch"],
+                       "epoch_s": event["epoch_s"], "char_accuracy": event["val_char_accuracy"]})
     else:
       metrics = os.path.join(run_dir, "workdir", "metrics.jsonl")
       seen, previous, running = 0, 0.0, True
@@ -409,7 +409,7 @@ def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
         for e in new:
           if e["split"] != "validation":
             continue
-          events.append({"seconds": time.perf_counter() - start,
+          events.append({"seconds": time.perf_counter() - start, "epoch": e["epoch"],
                          # configs/addition.py evaluates once per epoch; addition_fast does
                          # every 100 steps, so its events are not epochs.
                          "epoch_s": e["elapsed_s"] - previous if name == "s2s" else None,
@@ -428,7 +428,7 @@ def summarize_peer(events, target) -> dict:
   steady = [e["epoch_s"] for e in events[1:] if e["epoch_s"] is not None]
   return {"epoch_s": statistics.median(steady) if steady else None,
           "seconds_to_target": None if reached is None else events[reached]["seconds"],
-          "epochs_to_target": None if reached is None else reached + 1,
+          "epochs_to_target": None if reached is None else events[reached]["epoch"],
           "final_char_accuracy": events[-1]["char_accuracy"] if events else None}
 
 

@@ -80,10 +80,10 @@ def test_the_keras_peer_reads_the_questions_s2s_trains_on():
 
 
 def test_a_peer_summary_is_the_steady_epochs_and_the_first_event_at_the_target():
-  events = [{"seconds": 9.0, "epoch_s": 6.0, "char_accuracy": 0.5},  # Compiles: not steady.
-            {"seconds": 12.0, "epoch_s": 3.0, "char_accuracy": 0.991},
-            {"seconds": 16.0, "epoch_s": 4.0, "char_accuracy": 0.98},
-            {"seconds": 18.5, "epoch_s": 2.5, "char_accuracy": 0.995}]
+  events = [{"seconds": 9.0, "epoch": 1, "epoch_s": 6.0, "char_accuracy": 0.5},  # Compiles.
+            {"seconds": 12.0, "epoch": 2, "epoch_s": 3.0, "char_accuracy": 0.991},
+            {"seconds": 16.0, "epoch": 3, "epoch_s": 4.0, "char_accuracy": 0.98},
+            {"seconds": 18.5, "epoch": 4, "epoch_s": 2.5, "char_accuracy": 0.995}]
   assert benchmark.summarize_peer(events, 0.99) == {
       "epoch_s": 3.0, "seconds_to_target": 12.0, "epochs_to_target": 2,
       "final_char_accuracy": 0.995}

@@ -4,6 +4,7 @@ resumable, and draws each example at most once an epoch."""
 
 import collections
 import functools
+import itertools
 
 import jax
 import numpy as np
@@ -70,6 +71,38 @@ def test_batches_come_from_one_bucket_cut_to_its_longest_and_lose_only_padding()
   assert it.get_state() == {"epoch": 1, "position": 0}
   # The buckets are cut by length: the shortest bucket's inputs are shorter than the longest's.
   assert max(s[0] for s in shapes) > min(s[0] for s in shapes)
+
+
+def positions(lengths, buckets):
+  """What a bucketing computes: each bucket's size times its longest example, per key."""
+  return sum(len(b) * sum(int(np.max(lengths[k][b])) for k in lengths) for b in buckets)
+
+
+def test_buckets_are_cut_where_the_fewest_positions_are_computed():
+  # Every cut of 40 examples into at most 3 runs of >= 4 (sorted by total length, equal totals
+  # together) is tried: none computes fewer positions.
+  rng = np.random.default_rng(0)
+  lengths = {"inputs": rng.integers(1, 9, 40), "targets": rng.integers(1, 6, 40)}
+  buckets = input_pipeline.cut_buckets(lengths, 3, 4)
+  assert sorted(np.concatenate(buckets).tolist()) == list(range(40))
+  assert len(buckets) <= 3 and min(len(b) for b in buckets) >= 4
+  total = lengths["inputs"] + lengths["targets"]
+  order = np.lexsort((lengths["targets"], lengths["inputs"], total))
+  starts = np.unique(total[order], return_index=True)[1]
+  cuts = [c for k in range(3) for c in itertools.combinations(starts[1:], k)]
+  options = [[order[a:b] for a, b in zip((0,) + c, c + (40,))] for c in cuts]
+  fewest = min(positions(lengths, o) for o in options if min(len(b) for b in o) >= 4)
+  assert positions(lengths, buckets) == fewest
+
+
+def test_a_long_tail_gets_a_bucket_of_its_own():
+  # 990 short sentences and 10 long ones: equal quarters would pad 250 examples to 60 tokens.
+  lengths = {"inputs": np.array([5] * 990 + [60] * 10), "targets": np.array([6] * 1000)}
+  buckets = input_pipeline.cut_buckets(lengths, 4, 10)
+  assert sorted(len(b) for b in buckets) == [10, 990]
+  assert positions(lengths, buckets) == 990 * 11 + 10 * 66
+  single, = input_pipeline.cut_buckets(lengths, 4, 2000)  # Too few for a second batch.
+  assert sorted(single.tolist()) == list(range(1000))
 
 
 def test_the_order_is_deterministic_reshuffled_each_epoch_and_resumable():
