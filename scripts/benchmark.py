@@ -176,14 +176,15 @@ def time_train_loop(setup: Setup, steps: int) -> dict:
           "s_per_epoch": step_s * setup.steps_per_epoch}
 
 
-def keras_recipe(data_dir, repeats, profile_dir=None):
-  """The recipe as configs/addition.py ships it, and with one step per dispatch."""
+def keras_recipe(data_dir, repeats, profile_dir=None, steps=None):
+  """The recipe as configs/addition.py ships it, and with one step per dispatch; `steps`
+  timed per repeat (default: an epoch's)."""
   out = {}
   for k in (load_config("configs/addition.py").steps_per_dispatch, 1):
     config = load_config("configs/addition.py")  # 3 digits, 45k/5k, LSTM 128, batch 32.
     config.steps_per_dispatch = k
     setup = Setup(config, data_dir)
-    runs = [time_train_loop(setup, setup.steps_per_epoch) for _ in range(repeats)]
+    runs = [time_train_loop(setup, steps or setup.steps_per_epoch) for _ in range(repeats)]
     if profile_dir and k > 1:
       with jax.profiler.trace(profile_dir):
         time_train_loop(setup, 160)
@@ -492,6 +493,8 @@ def main(argv):
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+  p.add_argument("--keras_steps", type=int, default=None,
+                 help="keras: steps timed per repeat (default: one epoch, 1,406).")
   p.add_argument("--profile", metavar="DIR",
                  help="Also write a profiler trace of the Keras recipe's train loop to DIR.")
   args = p.parse_args(argv)
@@ -521,7 +524,7 @@ def measure(args, wanted) -> dict:
   if "large" in wanted or "keras" in wanted:
     out["matmul_peak_gflops"] = matmul_peak_gflops()
   if "keras" in wanted:
-    out["keras"] = keras_recipe(data_dir, args.repeats, args.profile)
+    out["keras"] = keras_recipe(data_dir, args.repeats, args.profile, args.keras_steps)
   if "to99" in wanted:
     out["to99"] = time_to_99(args.to99_config, args.repeats)
   if "large" in wanted:

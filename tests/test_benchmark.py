@@ -47,7 +47,7 @@ def test_keras_section_reports_its_figures_and_writes_a_profile(tmp_path):
   """`benchmark.py --only keras --profile DIR`: the table's figures and a trace to open."""
   result = subprocess.run(
       [sys.executable, "scripts/benchmark.py", "--only", "keras", "--repeats", "1", "--json",
-       "--profile", str(tmp_path / "trace")],
+       "--keras_steps", "200", "--profile", str(tmp_path / "trace")],
       cwd=ROOT, capture_output=True, text=True, timeout=600,
       env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
   assert result.returncode == 0, result.stderr
