@@ -229,6 +229,8 @@ class Bucketed:
                group: int):
     keys = list(lengths)
     self.buckets = cut_buckets(lengths, num_buckets, batch_size)
+    # The loss's token count (train.train_step): the same for every batch, whatever its bucket.
+    self.mean_tokens = float(np.mean(lengths["targets"])) if "targets" in lengths else None
     self.shapes = [{k: int(np.max(np.asarray(lengths[k])[b])) for k in keys}
                    for b in self.buckets]
     self.data, self.batch_size, self.seed, self.group = data, batch_size, seed, group
@@ -262,6 +264,8 @@ class Bucketed:
     batch = self.data.take(indices[jax.process_index() * share:(jax.process_index() + 1) * share])
     for key, length in self.shapes[bucket].items():
       batch[key] = batch[key][:, :length]
+    if self.mean_tokens is not None:
+      batch["loss_tokens"] = np.full(len(batch["targets"]), self.mean_tokens, np.float32)
     return batch
 
   def take_group(self, k: int) -> list:

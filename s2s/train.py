@@ -89,7 +89,10 @@ def train_step(state: TrainState, batch, *, model):
   The loss is the cross-entropy mean over the real target tokens of the *global*
   batch: each device divides its sum by the mean token count per device, so the
   pmean of the devices' gradients is exactly the gradient of that global mean,
-  whatever the split. Returns the new state and metric sums over the global batch.
+  whatever the split. A batch with `loss_tokens` (float32 [B], length buckets) is divided
+  by their sum instead: the training set's mean tokens per example times the batch size,
+  the count a padded batch has on average, so a batch of short sentences does not weigh
+  its tokens more than a batch of long ones. Returns the new state and metric sums over the global batch.
 
   Dropout masks are a function of the step and of each example's row in the global batch
   (device d holds rows d * B .. d * B + B - 1), so 1 and N devices draw the same masks.
@@ -98,7 +101,10 @@ def train_step(state: TrainState, batch, *, model):
   rows = batch["targets"].shape[0]
   example_ids = lax.axis_index(AXIS) * rows + jnp.arange(rows, dtype=jnp.int32)
   weights = jnp.ones(batch["targets"].shape[:1], jnp.float32)
-  mean_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
+  if "loss_tokens" in batch:  # Length buckets: a fixed count, so every token weighs the same.
+    mean_tokens = pmean(jnp.sum(batch["loss_tokens"]))
+  else:
+    mean_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
 
   def loss_fn(params):
     logits = model.apply({"params": params}, batch | {"example_ids": example_ids}, train=True,

@@ -6,14 +6,18 @@ import collections
 import functools
 import itertools
 
+import flax.jax_utils
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from s2s import config as config_lib
 from s2s import input_pipeline
 from s2s import metrics as metrics_lib
 from s2s import models
+from s2s import train
 from s2s.vocab import EOS, PAD
 
 from conftest import assert_user_error, final_params, read_metrics, resume_after, train_cli
@@ -122,6 +126,33 @@ def test_the_order_is_deterministic_reshuffled_each_epoch_and_resumable():
   resumed.set_state(state)
   for rows in expected:
     np.testing.assert_array_equal(next(resumed)["row"], rows)
+
+
+def test_a_bucketed_batch_weighs_each_token_as_a_padded_batch_does_on_average():
+  """A batch of short answers must not weigh its tokens more than one of long answers: the
+  loss is divided by the batch size times the training set's mean answer tokens."""
+  arrays = examples()
+  batch = next(bucketed(arrays))
+  mean_tokens = np.mean(np.sum(arrays["targets"] != PAD, axis=1))
+  np.testing.assert_allclose(batch["loss_tokens"], np.full(10, mean_tokens), rtol=1e-6)
+
+  batch = {k: batch[k] for k in ("inputs", "input_lengths", "targets")}
+  model = models.build(model_config("encoder_decoder"), vocab_size=V,
+                       source=functools.partial(models.TokenInput, V, 4))
+  params = model.init(jax.random.key(0), batch)["params"]
+  tx = optax.sgd(1.0)  # The update is the gradient, which scales as 1 / the token count.
+  state = flax.jax_utils.replicate(train.TrainState(
+      step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
+      rng=jax.random.PRNGKey(1), tx=tx))
+  step = jax.vmap(functools.partial(train.train_step, model=model), axis_name=train.AXIS)
+  counted, _ = step(state, flax.jax_utils.replicate(batch))
+  fixed, _ = step(state, flax.jax_utils.replicate(
+      batch | {"loss_tokens": np.full(10, 2.5, np.float32)}))
+  tokens = np.sum(batch["targets"] != PAD)
+  for before, a, b in zip(jax.tree.leaves(params), jax.tree.leaves(counted.params),
+                          jax.tree.leaves(fixed.params)):
+    np.testing.assert_allclose(b[0] - before, (a[0] - before) * tokens / 25.0, rtol=2e-3,
+                               atol=1e-7)
 
 
 def test_a_group_is_one_shape_and_at_most_k_batches():
