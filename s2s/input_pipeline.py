@@ -218,8 +218,9 @@ class Bucketed:
   The training examples (`lengths`: {batch key: int [N]}, e.g. {"inputs": query ids,
   "targets": answer ids + EOS}) are cut into at most `num_buckets` buckets by `cut_buckets`,
   which computes the fewest positions; a bucket's shape is its longest example's, so a run
-  compiles one train step per bucket. Each epoch shuffles each bucket (seeded by `seed` and the epoch), cuts it into
-  batches (a bucket's last partial batch waits for another epoch's shuffle), groups up to
+  compiles one train step per bucket. Each epoch shuffles each bucket (seeded by `seed` and
+  the epoch), cuts it into batches (a bucket's last partial batch waits for another epoch's
+  shuffle), groups up to
   `group` consecutive batches of a bucket (steps_per_dispatch: one device call trains a group)
   and shuffles the groups' order. The state is (epoch, position): a resumed run draws the same
   batches. `take_group(k)` returns up to k next batches of one shape.

@@ -92,7 +92,8 @@ def train_step(state: TrainState, batch, *, model):
   whatever the split. A batch with `loss_tokens` (float32 [B], length buckets) is divided
   by their sum instead: the training set's mean tokens per example times the batch size,
   the count a padded batch has on average, so a batch of short sentences does not weigh
-  its tokens more than a batch of long ones. Returns the new state and metric sums over the global batch.
+  its tokens more than a batch of long ones. Returns the new state and metric sums over the
+  global batch.
 
   Dropout masks are a function of the step and of each example's row in the global batch
   (device d holds rows d * B .. d * B + B - 1), so 1 and N devices draw the same masks.

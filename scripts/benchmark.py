@@ -293,6 +293,22 @@ def pmap_vs_jit(data_dir, repeats):
   return {"pmap_step_ms": pmap_ms, "jit_step_ms": jit_ms, "pmap_over_jit": pmap_ms / jit_ms}
 
 
+def validation_events(process, metrics: str, start: float):
+  """Yields (seconds since `start`, event) for each validation event `process` (a training
+  run) writes to its metrics.jsonl, as the event arrives, until the process exits."""
+  seen, running = 0, True
+  while running:
+    running = process.poll() is None  # Read once more after it exits (config.stop_at).
+    time.sleep(0.05)
+    if not os.path.exists(metrics):
+      continue
+    with open(metrics) as f:
+      events = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
+    seen += len(events)
+    seconds = time.perf_counter() - start
+    yield from ((seconds, e) for e in events if e["split"] == "validation")
+
+
 def seconds_to(threshold, config_arg, tmp, name, cache):
   """Seconds from starting `python -m s2s.train` (in a fresh data dir) to the first
   validation sequence_accuracy >= threshold, or None if the run ends without reaching it."""
@@ -304,17 +320,8 @@ def seconds_to(threshold, config_arg, tmp, name, cache):
        f"--config.data_dir={os.path.join(tmp, name + '_tfds')}", "--config.num_samples=0",
        f"--compilation_cache={cache}"],
       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  reached, seen, running = None, 0, True
-  while reached is None and running:
-    running = process.poll() is None  # Read once more after it exits (config.stop_at).
-    time.sleep(0.05)
-    if os.path.exists(metrics):
-      with open(metrics) as f:
-        events = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
-      seen += len(events)
-      if any(e["split"] == "validation" and e["sequence_accuracy"] >= threshold
-             for e in events):
-        reached = time.perf_counter() - start
+  reached = next((seconds for seconds, e in validation_events(process, metrics, start)
+                  if e["sequence_accuracy"] >= threshold), None)
   process.kill()
   process.wait()
   return reached
@@ -364,7 +371,8 @@ def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
   """Runs one peer in a process of its own; its validation events, each with `seconds` (from
   starting the process to the event's arrival), `epoch` (epochs trained), `epoch_s` (the
   epoch's seconds, validation included; None for configs/addition_fast.py, which evaluates
-  every 100 steps) and `char_accuracy` (validation per-character accuracy, padding included, as Keras counts)."""
+  every 100 steps) and `char_accuracy` (validation per-character accuracy, padding included,
+  as Keras counts)."""
   run_dir = os.path.join(tmp, name)
   os.makedirs(run_dir)
   stderr_path = os.path.join(run_dir, "stderr.txt")
@@ -397,25 +405,15 @@ def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
         events.append({"seconds": time.perf_counter() - start, "epoch": event["epoch"],
                        "epoch_s": event["epoch_s"], "char_accuracy": event["val_char_accuracy"]})
     else:
+      previous = 0.0
       metrics = os.path.join(run_dir, "workdir", "metrics.jsonl")
-      seen, previous, running = 0, 0.0, True
-      while running:
-        running = process.poll() is None  # Read once more after it exits.
-        time.sleep(0.05)
-        if not os.path.exists(metrics):
-          continue
-        with open(metrics) as f:
-          new = [json.loads(l) for l in f.readlines()[seen:] if l.endswith("\n")]
-        seen += len(new)
-        for e in new:
-          if e["split"] != "validation":
-            continue
-          events.append({"seconds": time.perf_counter() - start, "epoch": e["epoch"],
-                         # configs/addition.py evaluates once per epoch; addition_fast does
-                         # every 100 steps, so its events are not epochs.
-                         "epoch_s": e["elapsed_s"] - previous if name == "s2s" else None,
-                         "char_accuracy": e["padded_char_accuracy"]})
-          previous = e["elapsed_s"]
+      for seconds, e in validation_events(process, metrics, start):
+        events.append({"seconds": seconds, "epoch": e["epoch"],
+                       # configs/addition.py evaluates once per epoch; addition_fast does
+                       # every 100 steps, so its events are not epochs.
+                       "epoch_s": e["elapsed_s"] - previous if name == "s2s" else None,
+                       "char_accuracy": e["padded_char_accuracy"]})
+        previous = e["elapsed_s"]
     if process.wait() != 0:
       with open(stderr_path) as f:
         raise RuntimeError(f"peer {name} exited with {process.returncode}: {f.read()[-2000:]}")
@@ -439,7 +437,8 @@ def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=5
   for name in variants:
     if name not in PEERS:
       raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
-    for module in {"keras_jax": ["keras"], "keras_tensorflow": ["keras", "tensorflow"]}.get(name, []):
+    needs = {"keras_jax": ["keras"], "keras_tensorflow": ["keras", "tensorflow"]}
+    for module in needs.get(name, []):
       if importlib.util.find_spec(module) is None:
         raise SystemExit(f"peer {name} needs {module}, which is not installed: "
                          "pip install -e '.[peers]'")
@@ -464,7 +463,8 @@ def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=5
     out[f"{name}.mflop_per_example"] = flops[name] / 1e6
     for field in ("epoch_s", "seconds_to_target", "epochs_to_target"):
       out[f"{name}.{field}"] = median(name, field)
-    out[f"{name}.reached"] = f"{sum(r['seconds_to_target'] is not None for r in runs[name])}/{repeats}"
+    reached = sum(r["seconds_to_target"] is not None for r in runs[name])
+    out[f"{name}.reached"] = f"{reached}/{repeats}"
 
   def ratio(a, b):
     return None if a is None or b is None else a / b
@@ -473,8 +473,7 @@ def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=5
     if "s2s" in variants:
       epoch = ratio(out["s2s.epoch_s"], out[f"{peer}.epoch_s"])
       out[f"s2s/{peer}.epoch_s"] = epoch
-      out[f"s2s/{peer}.epoch_s_per_flop"] = ratio(
-          epoch, flops["s2s"] / flops[peer]) if epoch is not None else None
+      out[f"s2s/{peer}.epoch_s_per_flop"] = ratio(epoch, flops["s2s"] / flops[peer])
     for ours in (v for v in variants if v.startswith("s2s")):
       out[f"{ours}/{peer}.seconds_to_target"] = ratio(out[f"{ours}.seconds_to_target"],
                                                       out[f"{peer}.seconds_to_target"])

@@ -68,7 +68,8 @@ def test_batches_come_from_one_bucket_cut_to_its_longest_and_lose_only_padding()
     # Cut only padding: every cut-off position of these rows is PAD.
     assert (arrays["inputs"][rows, batch["inputs"].shape[1]:] == PAD).all()
     assert (arrays["targets"][rows, batch["targets"].shape[1]:] == PAD).all()
-    np.testing.assert_array_equal(batch["inputs"], arrays["inputs"][rows, :batch["inputs"].shape[1]])
+    np.testing.assert_array_equal(batch["inputs"],
+                                  arrays["inputs"][rows, :batch["inputs"].shape[1]])
     seen += rows.tolist()
   assert len(shapes) == 4  # One shape per bucket.
   assert len(seen) == len(set(seen)) == per_epoch * 10  # No example twice in an epoch.
