@@ -24,6 +24,9 @@ setup(
         "matplotlib>=3.7",  # scripts/aggregate.py plots, attention heatmaps.
         "sentencepiece>=0.2",  # Translation: subword tokenizers.
         "sacrebleu>=2.4",  # Translation: BLEU and chrF.
+        "scikit-learn>=1.3",  # Captioning: its bundled handwritten digits (load_digits).
+        "Pillow>=9",  # Captioning: image files.
+        "pycocoevalcap>=1.2",  # Captioning: the COCO caption scorer (METEOR needs Java).
     ],
     extras_require={
         "wandb": ["wandb>=0.18"],

@@ -135,7 +135,8 @@ RULES = {
     "model.name": Rule(str, choices=("repeat", "encoder_decoder")),
     "model.cell": Rule(str, choices=("lstm", "gru")),
     "model.hidden_size": Rule(int, min=1),
-    "model.encoder_layers": Rule(int, min=1),
+    "model.encoder_layers": Rule(int, min=0, why="0 = no RNN encoder: the decoder starts from "
+                                 "the mean input feature (encoder_decoder only)"),
     "model.decoder_layers": Rule(int, min=1),
     "model.bidirectional": Rule(bool),
     "model.dropout": Rule(float, min=0, below=1, why="the probability of dropping a unit"),
@@ -281,6 +282,12 @@ def _check_stop_at(v, machine):
 
 
 def _check_attention(v, machine):
+  if v["model.encoder_layers"] == 0 and v["model.name"] == "repeat":
+    raise UserError("config.model.encoder_layers=0 needs config.model.name='encoder_decoder' "
+                    "(the repeat model repeats its encoder's last output)")
+  if v["model.encoder_layers"] == 0 and v["model.bidirectional"]:
+    raise UserError("config.model.bidirectional=True needs config.model.encoder_layers >= 1 "
+                    "(there is no RNN encoder to run backwards)")
   if v["model.name"] == "repeat" and v["model.attention"] != "none":
     raise UserError("config.model.attention needs config.model.name='encoder_decoder' "
                     "(the repeat model's decoder never sees the encoder's outputs)")
@@ -320,8 +327,9 @@ def estimate_parameters(v, source_vocab: int, target_vocab: int) -> int:
   def rnn(inputs):  # One cell: input and recurrent kernels and a bias per gate.
     return gates * (inputs * h + h * h + h)
 
-  n = source_vocab * embed + dirs * (rnn(embed or source_vocab)
-                                     + (v["model.encoder_layers"] - 1) * rnn(dirs * h))
+  n = source_vocab * embed
+  if v["model.encoder_layers"]:
+    n += dirs * (rnn(embed or source_vocab) + (v["model.encoder_layers"] - 1) * rnn(dirs * h))
   layers = v["model.decoder_layers"]
   if v["model.name"] == "repeat":
     return n + rnn(dirs * h) + (layers - 1) * rnn(h) + h * target_vocab + target_vocab

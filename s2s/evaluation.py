@@ -14,6 +14,7 @@ import numpy as np
 from s2s import inference
 from s2s import input_pipeline
 from s2s import metrics as metrics_lib
+from s2s import reporting
 from s2s import vocab as vocab_lib
 
 
@@ -48,9 +49,9 @@ def reported(results: dict, metrics: tuple) -> dict:
 
 
 def text_results(task, ids, split: input_pipeline.Split):
-  """(the task's text metrics of predicted ids against the split's answers, the texts)."""
+  """(the task's text metrics of predicted ids against the split's references, the texts)."""
   texts = [task.decode(row) for row in ids]
-  return task.text_metrics(texts, split.all_answers), texts
+  return task.text_metrics(texts, split.all_references), texts
 
 
 def slice_index(labels: list[dict]) -> dict:
@@ -102,11 +103,22 @@ def beam_metrics(*, decoder, params, split: input_pipeline.Split, task, metrics:
   return {f"{k}_beam{beam_size}": v for k, v in reported(out, metrics).items()}
 
 
+def attention_source(task, example):
+  """What an attention plot of one encoded example is drawn over: its image with the region
+  grid (task.source_image, a reporting.AttentionImage), or its input pieces as fed
+  (task.source_pieces); None if the task has neither for it (precomputed features)."""
+  if hasattr(task, "source_image"):
+    image = task.source_image(example)
+    return None if image is None else reporting.AttentionImage(*image)
+  return task.source_pieces(example) if hasattr(task, "source_pieces") else None
+
+
 def attention(*, model, params, split: input_pipeline.Split, task, count: int):
-  """(source pieces, predicted pieces, weights [n, T, L]) of the split's first `count`
-  examples, decoded greedily (for attention heatmaps)."""
+  """(sources, predicted pieces, weights [n, T, L]) of the split's first `count` examples,
+  decoded greedily (for attention plots); a source is `attention_source`'s."""
   rows = split.take(np.arange(min(count, split.size)))
   inputs = {k: rows[k] for k in task.input_spec}
   ids, weights = inference.attention_weights(model, params, inputs, task.target_length)
-  sources = [task.source_pieces({k: v[i] for k, v in inputs.items()}) for i in range(len(ids))]
+  sources = [attention_source(task, {k: v[i] for k, v in inputs.items()})
+             for i in range(len(ids))]
   return sources, [task.target_pieces(row) for row in ids], weights

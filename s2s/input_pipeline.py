@@ -94,15 +94,19 @@ class Split:
     self.data = hold(source, task, list(range(start, stop)) + [0] * (rows - (stop - start)),
                      memory_mb, keep_records=True)
     if isinstance(self.data, Encoded):
-      texts = [task.texts(r) for r in self.data.records[:stop - start]]
+      texts = [_text_of(task, r) for r in self.data.records[:stop - start]]
       self.data.records = None  # Only the texts are kept.
     else:
       texts = _texts(source, task, range(start, stop))
-    self.queries = [q for q, _ in texts]
-    self.answers = [a for _, a in texts]
+    self.queries = [q for q, _, _ in texts]
+    self.answers = [a for _, a, _ in texts]
     every = texts if jax.process_count() == 1 else _texts(source, task, range(total))
-    self.all_queries = [q for q, _ in every]
-    self.all_answers = [a for _, a in every]
+    self.all_queries = [q for q, _, _ in every]
+    self.all_answers = [a for _, a, _ in every]
+    # What text metrics score against: every reference of an example (task.references, e.g.
+    # all captions of an image), else its answer.
+    self.all_references = ([r for _, _, r in every] if hasattr(task, "references")
+                           else self.all_answers)
 
   def take(self, rows) -> dict:
     """The arrays of rows of this share (weights included)."""
@@ -131,11 +135,17 @@ class Records:
     return [self.records[i] for i in indices]
 
 
+def _text_of(task, record):
+  """(query, answer, references or None) of a record."""
+  query, answer = task.texts(record)
+  return query, answer, task.references(record) if hasattr(task, "references") else None
+
+
 def _texts(source, task, indices):
   indices = list(indices)
   out = []
   for start in range(0, len(indices), _READ_CHUNK):
-    out += [task.texts(r) for r in source.__getitems__(indices[start:start + _READ_CHUNK])]
+    out += [_text_of(task, r) for r in source.__getitems__(indices[start:start + _READ_CHUNK])]
   return out
 
 

@@ -30,7 +30,9 @@ class Metric:
   """What one reported number means."""
   lower_is_better: bool
   scale: str  # "0-1", "0-100", or the unit of an unbounded value.
-  computed_by: str  # The function here that reports it; "" = declared for a task to come.
+  # The function that reports it (here, or module.function in s2s); "" = declared for a task
+  # to come.
+  computed_by: str
   description: str
 
 
@@ -54,15 +56,35 @@ TABLE = {
                    "(sacrebleu defaults)."),
     "exact_match": Metric(False, "0-1", "text_metrics",
                           "Fraction of detokenized hypotheses equal to their reference."),
-    "cer": Metric(True, "0-1", "",
+    "cer": Metric(True, "0-1", "caption_metrics.cer",
                   "Character error rate: character edit distance (substitutions + insertions + "
                   "deletions) over reference characters, summed over the corpus; can exceed 1."),
     "wer": Metric(True, "0-1", "",
                   "Word error rate: word edit distance over reference words, summed over the "
                   "corpus; can exceed 1."),
+    # Captioning: the COCO caption scorer (pycocoevalcap) on captions PTB-tokenized as it does
+    # (lowercased, punctuation dropped), one hypothesis per image against all its references.
+    **{f"bleu_{n}": Metric(False, "0-1", "caption_metrics.score",
+                           f"COCO caption scorer's corpus BLEU-{n} of PTB-tokenized captions "
+                           "against all references of an image (brevity penalty from the "
+                           "closest reference length).") for n in range(1, 5)},
+    "meteor": Metric(False, "0-1", "caption_metrics.score",
+                     "COCO caption scorer's METEOR 1.5 (English, normalized) of PTB-tokenized "
+                     "captions against all references of an image; needs Java, absent without."),
+    "rouge_l": Metric(False, "0-1", "caption_metrics.score",
+                      "COCO caption scorer's ROUGE-L (LCS F-measure, beta 1.2, best precision and "
+                      "recall over all references of an image) of PTB-tokenized captions, "
+                      "averaged over images."),
+    "cider": Metric(False, "unbounded (about 0-10)", "caption_metrics.score",
+                    "COCO caption scorer's CIDEr-D of PTB-tokenized captions against all "
+                    "references of an image, averaged over images; its idf comes from the "
+                    "references of the images scored together, so it depends on the set."),
+    "distinct_captions": Metric(False, "0-1", "caption_metrics.distinct",
+                                "Distinct predictions over predictions: near 0 when a model "
+                                "writes the same caption for every image."),
 }
 
-# What an evaluation can report today (cer and wer wait for a task that computes them).
+# What an evaluation can report today (wer waits for a task that computes it).
 EVAL_METRICS = tuple(name for name, metric in TABLE.items() if metric.computed_by)
 
 # What a one-line status shows when a run reports it.

@@ -14,7 +14,9 @@ decoder, the loss and the search are the same for every task.
 output step, is the input of a decoder that returns sequences.
 
 `encoder_decoder` (Sutskever 2014, Cho 2014): each encoder layer's final state
-initialises a decoder layer; the decoder reads the previous target token
+initialises a decoder layer (with no encoder layers, the input features themselves are
+the memory and their mean starts every decoder layer: Show and Tell, and with attention
+Show, Attend and Tell); the decoder reads the previous target token
 (teacher forcing) in training, or its own previous prediction with `teacher_force=False`.
 It decodes step by step (`STEPWISE`), so beam search and sampling apply to it.
 
@@ -100,8 +102,59 @@ class TokenInput(nn.Module):
     return _embed(self.vocab_size, self.embed_dim, batch["inputs"]), batch["input_lengths"]
 
 
+class ImageInput(nn.Module):
+  """The input side of image tasks: batch["image"] uint8 [B, H, W, C] -> (regions float32
+  [B, R, D], lengths int32 [B] (all R)).
+
+  A small CNN trained end to end: `blocks` blocks of two 3x3 convolutions (ReLU) and a 2x2
+  max pool, `width` channels in the first block, doubled in each next one, so D = width *
+  2**(blocks - 1) and the grid is (H // 2**blocks) x (W // 2**blocks). The grid's cells are
+  the regions, listed column by column (left to right, top to bottom within a column) so
+  that an RNN encoder reads the image as text is read; each region gets a learned position
+  embedding, without which attention could not tell the left digit from the right one.
+  """
+  width: int
+  blocks: int
+
+  @nn.compact
+  def __call__(self, batch):
+    x = batch["image"].astype(jnp.float32) / 255.0
+    for i in range(self.blocks):
+      for j in range(2):
+        x = nn.relu(nn.Conv(self.width * 2**i, (3, 3), name=f"conv_{i}_{j}")(x))
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    regions = jnp.swapaxes(x, 1, 2).reshape(x.shape[0], -1, x.shape[-1])  # Column-major.
+    return Positions(name="positions")(regions), jnp.full((x.shape[0],), regions.shape[1], jnp.int32)
+
+
+class FeatureInput(nn.Module):
+  """Precomputed CNN features: batch["features"] float32 [B, R, C] (R = 1 for a global
+  vector such as AlexNet's fc7) -> (a linear map of each region to `dim` plus a learned
+  position embedding [B, R, dim], lengths int32 [B] (all R))."""
+  dim: int
+
+  @nn.compact
+  def __call__(self, batch):
+    x = nn.Dense(self.dim, name="project")(batch["features"].astype(jnp.float32))
+    return Positions(name="positions")(x), jnp.full((x.shape[0],), x.shape[1], jnp.int32)
+
+
+class Positions(nn.Module):
+  """x [B, R, D] + a learned embedding of each position [R, D]."""
+
+  @nn.compact
+  def __call__(self, x):
+    return x + self.param("embedding", nn.initializers.normal(0.02), x.shape[1:], jnp.float32)
+
+
+def grid_shape(height: int, width: int, blocks: int) -> tuple[int, int]:
+  """(rows, columns) of ImageInput's region grid for an image of height x width."""
+  return height // 2**blocks, width // 2**blocks
+
+
 class Encoder(nn.Module):
-  """Stacked (bidirectional) RNN; returns outputs [B, L, H or 2H] and each layer's final carry."""
+  """Stacked (bidirectional) RNN; returns outputs [B, L, H or 2H] and each layer's final carry.
+  With num_layers = 0 it returns its input and no carries."""
   cell: str
   hidden_size: int
   num_layers: int
@@ -268,6 +321,10 @@ class EncoderDecoder(nn.Module):
           f"{i}_{part}": nn.Dense(self.hidden_size, name=f"bridge_{i}_{part}")
           for i in range(self.encoder_layers - min(self.encoder_layers, self.decoder_layers),
                          self.encoder_layers) for part in parts}
+    if self.encoder_layers == 0:  # Show and Tell: the input's mean feature starts the decoder.
+      parts = ("c", "h") if self.cell == "lstm" else ("h",)
+      self.starts = {f"{i}_{part}": nn.Dense(self.hidden_size, name=f"start_{i}_{part}")
+                     for i in range(self.decoder_layers) for part in parts}
 
   def encode(self, batch, train: bool = False):
     """-> (decoder carry, memory [B, L, H or 2H], keys, mask [B, L])."""
@@ -275,8 +332,21 @@ class EncoderDecoder(nn.Module):
     memory, finals = self.encoder(x, lengths, train, batch.get("example_ids"))
     mask = jnp.arange(x.shape[1])[None, :] < lengths[:, None]
     feed = jnp.zeros((x.shape[0], self.hidden_size), jnp.float32)
-    return ((self.initial_states(finals, x.shape[0]), feed), memory,
-            self.decoder.keys(memory), mask)
+    if self.encoder_layers == 0:
+      states = self.start_states(jnp.sum(x * mask[..., None], 1)
+                                 / jnp.maximum(lengths, 1)[:, None].astype(jnp.float32))
+    else:
+      states = self.initial_states(finals, x.shape[0])
+    return (states, feed), memory, self.decoder.keys(memory), mask
+
+  def start_states(self, pooled):
+    """Every decoder layer's start state from the mean input feature [B, D] (no RNN encoder):
+    tanh of a learned linear map per layer and state part (Xu 2015's f_init)."""
+    def start(i):
+      if self.cell != "lstm":
+        return jnp.tanh(self.starts[f"{i}_h"](pooled))
+      return tuple(jnp.tanh(self.starts[f"{i}_{part}"](pooled)) for part in ("c", "h"))
+    return tuple(start(i) for i in range(self.decoder_layers))
 
   def decode_step(self, carry, token, memory, keys, mask):
     """One inference step: -> (carry, logits [B, V], attention weights [B, L])."""

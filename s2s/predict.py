@@ -21,6 +21,7 @@ import numpy as np
 
 from s2s import checkpoints
 from s2s import cli
+from s2s import evaluation
 from s2s import inference
 from s2s import reporting
 from s2s import tasks
@@ -69,10 +70,13 @@ class Predictor:
                                                self.task.target_length)
     paths = []
     for i in range(len(queries)):
+      source = evaluation.attention_source(self.task, {k: v[i] for k, v in inputs.items()})
+      if source is None:
+        raise UserError("--plot_attention needs inputs to draw attention over; this model "
+                        "reads precomputed features")
       paths.append(os.path.join(directory, f"query_{i + 1}.png"))
-      reporting.plot_attention(paths[-1],
-                               self.task.source_pieces({k: v[i] for k, v in inputs.items()}),
-                               self.task.target_pieces(ids[i]), weights[i], queries[i])
+      reporting.plot_attention(paths[-1], source, self.task.target_pieces(ids[i]), weights[i],
+                               queries[i])
     return paths
 
 

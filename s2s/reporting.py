@@ -12,8 +12,10 @@ import random
 import secrets
 import sys
 import time
+from typing import NamedTuple
 
 import jax
+import numpy as np
 import tqdm
 
 from s2s.errors import UserError
@@ -187,10 +189,14 @@ class Reporter:
     if not self.enabled:
       return
     directory = os.path.join(self.workdir, "attention")
+    if all(source is None for source in sources):
+      self.print("attention plots: skipped (these inputs have nothing to draw them over)")
+      return
     for i, (source, target) in enumerate(zip(sources, targets)):
-      plot_attention(os.path.join(directory, f"validation_{i}.png"), source, target,
-                     weights[i], f"step {step}")
-    self.print(f"attention heatmaps: {directory}")
+      if source is not None:
+        plot_attention(os.path.join(directory, f"validation_{i}.png"), source, target,
+                       weights[i], f"step {step}")
+    self.print(f"attention plots: {directory}")
 
   def close(self):
     if not self.enabled:
@@ -220,12 +226,24 @@ def _init_wandb(workdir, config):
       config=config.to_dict())
 
 
+class AttentionImage(NamedTuple):
+  """What an image task's attention is over: the image uint8 [H, W, C] and the grid of CNN
+  regions (rows, columns) whose cells the weights score, listed column by column."""
+  image: np.ndarray
+  grid: tuple
+
+
 def plot_attention(path, source, target, weights, title=""):
-  """One heatmap PNG: rows the predicted pieces, columns the source pieces as fed."""
+  """One PNG of the attention behind a prediction: a heatmap (rows the predicted pieces,
+  columns the source pieces as fed), or for an AttentionImage a panel per predicted piece
+  with its attention over the image (Show, Attend and Tell's figure)."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  if isinstance(source, AttentionImage):
+    _plot_image_attention(plt, path, source, target, weights, title)
+    return
   w = weights[:len(target), :len(source)]
   fig, ax = plt.subplots(figsize=(1.5 + 0.35 * len(source), 1.2 + 0.3 * len(target)))
   ax.imshow(w, cmap="viridis", vmin=0, vmax=1, aspect="auto")
@@ -256,3 +274,41 @@ def slice_table(split: str, slices: dict, rows: int = _SLICE_ROWS) -> str:
                       for label, row in items)
     lines.append(f"  {family:<16} {shown}{note}")
   return "\n".join(lines)
+
+
+def attention_overlay(weights, grid: tuple, height: int, width: int) -> np.ndarray:
+  """One step's weights over the regions [rows * columns] (column by column) as a float map
+  [height, width]: each region's weight spread over the pixels it pools, edges that no region
+  covers at 0."""
+  rows, columns = grid
+  cells = np.asarray(weights[:rows * columns], np.float64).reshape(columns, rows).T
+  pooled_h, pooled_w = height // rows, width // columns  # The pixels a region pools.
+  out = np.zeros((height, width))
+  out[:rows * pooled_h, :columns * pooled_w] = np.kron(cells, np.ones((pooled_h, pooled_w)))
+  return out
+
+
+def _plot_image_attention(plt, path, source, target, weights, title):
+  image = np.asarray(source.image)
+  height, width = image.shape[:2]
+  shown = image[..., 0] if image.shape[-1] == 1 else image
+  panels = len(target) + 1
+  columns = min(panels, 6)
+  rows = -(-panels // columns)
+  scale = 2.2 / max(height, width) * max(1.0, 64 / max(height, width))
+  fig, axes = plt.subplots(rows, columns, squeeze=False,
+                           figsize=(columns * max(1.2, width * scale), rows * (0.5 + height * scale)))
+  for ax in axes.flat:
+    ax.axis("off")
+  axes.flat[0].imshow(shown, cmap="gray", interpolation="nearest")
+  axes.flat[0].set_title(title or "input", fontsize=8)
+  for t, piece in enumerate(target):
+    ax = axes.flat[t + 1]
+    ax.imshow(shown, cmap="gray", interpolation="nearest")
+    heat = attention_overlay(weights[t], source.grid, height, width)
+    ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=max(heat.max(), 1e-9),
+              interpolation="bilinear")
+    ax.set_title(piece, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -1,4 +1,4 @@
-"""Tokenizers for translation: characters, or sentencepiece subwords.
+"""Tokenizers for text: characters, words (captions), or sentencepiece subwords.
 
 A tokenizer is trained on the training split only and saved in the run's workdir
 (`save(os.path.join(workdir, "tokenizer"))`), so that prediction encodes and decodes
@@ -20,15 +20,15 @@ import sentencepiece as spm
 from s2s.errors import UserError
 from s2s.vocab import BOS, EOS, PAD, SPECIALS, UNK, CharVocab
 
-KINDS = ("char", "spm")
+KINDS = ("char", "word", "spm")
 SPM_MODEL_TYPES = ("unigram", "bpe", "char", "word")
-_SUFFIX = {"char": ".json", "spm": ".model"}
+_SUFFIX = {"char": ".json", "word": ".words.json", "spm": ".model"}
 
 
 class Tokenizer(Protocol):
   """What training and prediction need from a tokenizer of either kind."""
 
-  kind: str  # "char" or "spm"
+  kind: str  # "char", "word" or "spm"
   size: int  # number of ids, specials included
 
   def encode(self, text: str) -> list[int]:
@@ -106,6 +106,75 @@ class CharTokenizer:
     if not ok:
       raise UserError(f"{path} is not a char tokenizer saved by s2s (corrupt or wrong kind)")
     return cls(chars)
+
+
+def words(text: str) -> list[str]:
+  """A caption's words as the COCO scorer sees them: PTB-tokenized, lowercased, punctuation
+  dropped (s2s.caption_metrics.ptb_tokenize)."""
+  from s2s import caption_metrics  # pylint: disable=import-outside-toplevel
+  return caption_metrics.ptb_tokenize([text])[0].split()
+
+
+class WordTokenizer:
+  """One id per word (as `words` splits text) seen at least `min_count` times in training, the
+  `vocab_size` - 4 most frequent at most; every other word is UNK ("<unk>" when decoded).
+  Decoding joins words with single spaces, so it gives the text in the scorer's form."""
+
+  kind = "word"
+
+  def __init__(self, vocabulary: Sequence[str]):
+    """`vocabulary` gets ids 4, 5, ... in the given order."""
+    self.vocabulary = list(vocabulary)
+    self._ids = {w: i + len(SPECIALS) for i, w in enumerate(self.vocabulary)}
+    self.size = len(SPECIALS) + len(self.vocabulary)
+
+  @classmethod
+  def train(cls, texts: Iterable[str], vocab_size: int, min_count: int = 1) -> "WordTokenizer":
+    """Ids follow decreasing frequency, ties broken alphabetically (independent of order)."""
+    counts = collections.Counter()
+    for text in texts:
+      counts.update(words(text))
+    if not counts:
+      raise UserError("cannot train a word tokenizer: the training texts have no words")
+    kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+    if not kept:
+      raise UserError(f"min_count={min_count} leaves no words: the most frequent one is seen "
+                      f"only {max(counts.values())} times in the training texts")
+    return cls(kept[:max(1, vocab_size - len(SPECIALS))])
+
+  def encode(self, text: str) -> list[int]:
+    return [self._ids.get(w, UNK) for w in words(text)]
+
+  def decode(self, ids) -> str:
+    ids = _checked_ids(ids, self.size)
+    if EOS in ids:
+      ids = ids[:ids.index(EOS)]
+    return " ".join(self.piece(i) for i in ids if i not in (PAD, BOS))
+
+  def piece(self, i: int) -> str:
+    i = int(i)
+    return SPECIALS[i] if i < len(SPECIALS) else self.vocabulary[i - len(SPECIALS)]
+
+  def save(self, path_prefix: str) -> None:
+    data = {"kind": self.kind, "words": self.vocabulary}
+    _atomic_write(path_prefix + _SUFFIX["word"],
+                  json.dumps(data, ensure_ascii=False, indent=0).encode("utf-8"))
+
+  @classmethod
+  def load(cls, path_prefix: str) -> "WordTokenizer":
+    path = path_prefix + _SUFFIX["word"]
+    raw = _read(path)
+    try:
+      data = json.loads(raw.decode("utf-8"))
+      vocabulary = data["words"]
+      ok = (data["kind"] == cls.kind and isinstance(vocabulary, list) and vocabulary
+            and all(isinstance(w, str) and w and " " not in w for w in vocabulary)
+            and len(set(vocabulary)) == len(vocabulary))
+    except (ValueError, KeyError, TypeError):
+      ok = False
+    if not ok:
+      raise UserError(f"{path} is not a word tokenizer saved by s2s (corrupt or wrong kind)")
+    return cls(vocabulary)
 
 
 class SentencePieceTokenizer:
@@ -191,10 +260,14 @@ class SentencePieceTokenizer:
     return cls(proto)
 
 
-def train(kind: str, texts: list[str], *, vocab_size: int = 8000) -> Tokenizer:
-  """A `kind` ("char" or "spm") tokenizer trained on `texts`; "char" ignores `vocab_size`."""
+def train(kind: str, texts: list[str], *, vocab_size: int = 8000,
+          min_count: int = 1) -> Tokenizer:
+  """A `kind` ("char", "word" or "spm") tokenizer trained on `texts`; "char" ignores
+  `vocab_size`, and only "word" reads `min_count`."""
   if kind == "char":
     return CharTokenizer.train(texts)
+  if kind == "word":
+    return WordTokenizer.train(texts, vocab_size, min_count)
   if kind == "spm":
     return SentencePieceTokenizer.train(texts, vocab_size)
   raise UserError(f"tokenizer kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -204,6 +277,8 @@ def load(kind: str, path_prefix: str) -> Tokenizer:
   """The `kind` tokenizer saved at `path_prefix` (".json" or ".model" is appended)."""
   if kind == "char":
     return CharTokenizer.load(path_prefix)
+  if kind == "word":
+    return WordTokenizer.load(path_prefix)
   if kind == "spm":
     return SentencePieceTokenizer.load(path_prefix)
   raise UserError(f"tokenizer kind must be one of {', '.join(KINDS)}, not {kind!r}")

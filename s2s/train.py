@@ -128,6 +128,13 @@ def train_steps(state: TrainState, batches, count, *, model):
   program, so the steps before a boundary (log, evaluation) need no second compilation.
   Returns the metric sums over the `count` steps, and `first_nonfinite_step`: the first of
   them whose loss was not finite (0 if none), for the host to read at its next boundary."""
+  if jax.tree.leaves(batches)[0].shape[0] == 1:  # steps_per_dispatch=1: no loop at all.
+    # XLA:CPU runs convolutions about 10x slower inside a loop (their gradients, measured on
+    # 2026-12-02), so image models train one step per dispatch (configs/captioning.py).
+    state, sums = train_step(state, jax.tree.map(lambda x: x[0], batches), model=model)
+    bad = jnp.where(jnp.isfinite(sums["loss_sum"]), 0, state.step).astype(jnp.int32)
+    return state, sums | {"first_nonfinite_step": bad}
+
   def body(i, carry):
     state, sums, bad = carry
     state, step_sums = train_step(state, jax.tree.map(lambda x: x[i], batches), model=model)
@@ -243,10 +250,10 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
   task, model = tasks.build(config, workdir, sources)
   metrics = config_lib.task_rules(config.task.name).metrics  # What the task reports.
   if (config.model.attention != "none" and config.num_attention_plots
-      and not hasattr(task, "source_pieces")):
+      and not (hasattr(task, "source_pieces") or hasattr(task, "source_image"))):
     raise UserError(f"config.num_attention_plots={config.num_attention_plots}: the "
-                    f"{config.task.name} task cannot label attention plots (it has no "
-                    f"source_pieces); set it to 0")
+                    f"{config.task.name} task cannot draw attention plots (it has no "
+                    f"source_pieces or source_image); set it to 0")
 
   steps_per_epoch = input_pipeline.steps_per_epoch(len(sources["train"]), config.batch_size)
   if steps_per_epoch == 0:
@@ -262,7 +269,7 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
   splits = {name: input_pipeline.Split(src, task, config.data_memory_mb)
             for name, src in sources.items() if name != "train" and len(src)}
   if hasattr(task, "final_checks"):  # Splits the task makes, evaluated at the end.
-    for name, records in task.final_checks().items():
+    for name, records in task.final_checks(sources).items():
       splits[name] = input_pipeline.Split(input_pipeline.Records(records), task,
                                           config.data_memory_mb)
   if hasattr(task, "train_iterator"):  # E.g. a curriculum drawing its own questions.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import load_script
+from s2s import caption_metrics
 from s2s import config as config_lib
 from s2s import metrics
 from s2s import results
@@ -49,11 +50,19 @@ def test_every_metric_a_task_reports_is_in_the_table():
 def test_the_table_says_what_computes_each_metric():
   sums = {"loss_sum": 6.0, "tokens": 4.0, "token_correct": 3.0, "sequence_correct": 1.0,
           "sequences": 2.0, "padded_correct": 5.0, "padded_total": 8.0}
-  text = metrics.text_metrics(["a b c", "d e"], ["a b c", "d f"])
-  for out, function in [(metrics.summarize(sums), "summarize"), (text, "text_metrics")]:
+  hypotheses, references = ["a b c", "d e"], ["a b c", "d f"]
+  outputs = {
+      "summarize": metrics.summarize(sums),
+      "text_metrics": metrics.text_metrics(hypotheses, references),
+      "caption_metrics.score": caption_metrics.score(hypotheses, [[r] for r in references]),
+      "caption_metrics.cer": {"cer": caption_metrics.cer(hypotheses, references)},
+      "caption_metrics.distinct": {"distinct_captions": caption_metrics.distinct(hypotheses)},
+  }
+  for function, out in outputs.items():
     assert {n for n, m in metrics.TABLE.items() if m.computed_by == function} == set(out)
-  assert metrics.TABLE["cer"].computed_by == metrics.TABLE["wer"].computed_by == ""
-  assert set(metrics.EVAL_METRICS) == set(metrics.TABLE) - {"cer", "wer"}
+  assert metrics.TABLE["wer"].computed_by == ""
+  assert set(metrics.EVAL_METRICS) == set(metrics.TABLE) - {"wer"}
+  assert {m.computed_by for m in metrics.TABLE.values()} == set(outputs) | {""}
   for name, metric in metrics.TABLE.items():
     assert metric.description and metric.scale, name
 

@@ -227,6 +227,18 @@ def cross_field_cases(base):
               ({"task.num_length_generalization": "10",
                 "task.length_generalization_digits": str(config.task.digits)},
                "task.length_generalization_digits")]
+  elif task == "captioning":
+    huge |= {"task.num_examples": 2 * 10**9, "task.cnn_width": 10**9}
+    coco = {"task.dataset": "coco", "task.tokenizer": "word"}
+    cases += [({"task.ops": "+/"}, "task.ops"), ({"task.ops": ""}, "task.ops"),
+              ({"task.val_fraction": "1e-9"}, "task.val_fraction"),
+              ({"task.tokenizer": "word"}, "task.tokenizer"),  # Arithmetic reads characters.
+              ({"model.encoder_layers": "0"}, "model.bidirectional"),
+              ({**coco, "task.captions": ""}, "task.captions"),
+              ({**coco, "task.captions": TSV + ".json"}, "task.captions"),
+              ({**coco, "task.captions": TSV, "task.images": ""}, "task.images"),
+              ({**coco, "task.captions": TSV, "task.images": TSV}, "task.images"),
+              ({**coco, "task.test_fraction": "0.95"}, "task.test_fraction")]
   else:
     huge |= {"task.vocab_size": 2 * 10**9}
     cases += [({"task.src": ""}, "task.src"), ({"task.tgt": config.task.src}, "task.tgt"),
@@ -265,8 +277,9 @@ def test_batch_sizes_must_split_over_the_devices():
 
 def test_names_in_the_table_are_the_code_s():
   assert set(config_lib.RULES["model.name"].choices) == set(models.MODELS)
-  assert set(config_lib.TASK_RULES["translation"].fields["task.tokenizer"].choices) == set(
-      tokenizers.KINDS)
+  for task in ("translation", "captioning"):
+    assert set(config_lib.TASK_RULES[task].fields["task.tokenizer"].choices) <= set(
+        tokenizers.KINDS)
   for task in config_lib.TASK_RULES.values():
     assert set(task.metrics) <= set(metrics.EVAL_METRICS)
 

@@ -33,15 +33,23 @@ and the Task object `build` returns has
   decode(ids) -> str                 predicted ids (up to EOS) as text
   parse_query(text) -> {key: array}  a user's query for s2s.predict, as one example's
                      inputs; a UserError naming it if it is not a question of the task
-  text_metrics(hypotheses, references) -> dict  metrics on decoded text ({} if none)
+  text_metrics(hypotheses, references) -> dict  metrics on decoded text ({} if none);
+                     references are the answers, or each example's list of them when the
+                     task defines `references`
+  references(record) -> [str]  (optional) every reference of a record (all captions of an
+                     image), for text_metrics; else the answer of `texts` is the one
   source_pieces(example) -> [str], target_pieces(ids) -> [str]  (optional) labels of
                      attention plots: the input positions as fed, the predicted tokens
+  source_image(example) -> (image uint8 [H, W, C], (rows, columns)) or None  (optional)
+                     instead of source_pieces: attention plots drawn over the image, the
+                     weights over a grid of regions listed column by column
   sequence_lengths(arrays) -> {key: int [N]}  (optional) the real lengths of encoded
                      examples' sequence keys, for config.length_buckets (s2s.input_pipeline)
   slices(query, answer) -> {family: label}  (optional) an example's label in each slice
                      family: every evaluation event then holds accuracy by slice
-  final_checks() -> {split: [record]}  (optional) extra splits made by the task, evaluated
-                     once at the end of a run (the arithmetic task's small operands)
+  final_checks(sources) -> {split: [record]}  (optional) extra splits made by the task,
+                     evaluated once at the end of a run (the arithmetic task's small
+                     operands, captioning's blanked test images)
   train_iterator(config, data, sources)  (optional) the training batches, when the task
                      draws its own (a curriculum); else s2s.input_pipeline.training_batches
 """

@@ -186,9 +186,10 @@ class Task(_text.TextTask):
     del answer  # Computed exactly from the question.
     return arithmetic.slice_labels(query)
 
-  def final_checks(self) -> dict:
+  def final_checks(self, sources) -> dict:
     """Extra splits evaluated at the end of a run: every question of 1- and 2-digit
     operands (two-term tasks), as records."""
+    del sources  # Made from the grammar alone.
     if not (self.grammar and self.check_small_operands):
       return {}
     pairs = arithmetic.small_operand_questions(self.grammar)

@@ -37,7 +37,7 @@ RULES = {
     "task.drop_markup": Rule(bool),
     "task.val_fraction": Rule(float, **_FRACTION),
     "task.test_fraction": Rule(float, **_FRACTION),
-    "task.tokenizer": Rule(str, choices=tuple(tokenizers.KINDS)),
+    "task.tokenizer": Rule(str, choices=("char", "spm")),  # Words drop case and punctuation.
     "task.vocab_size": Rule(int, min=5, why="4 ids are pad, bos, eos and unk"),
     "task.reverse": Rule(bool),
 }
