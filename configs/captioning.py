@@ -22,8 +22,8 @@ the decoder attends over the CNN's regions directly: Show, Attend and Tell; 1 = 
 the regions left to right first), hidden_size, epochs.
 
 Sweeps (`python scripts/launch.py --config configs/captioning.py --sweep NAME --workdir DIR`):
-  arithmetic  target {expression, answer} x 3 seeds (experiments/captioning)
-  fashion     attention {none, luong} x 3 seeds, greedy and beam 5 (experiments/captioning)
+  arithmetic  target {expression, answer} x 2 seeds (experiments/captioning)
+  fashion     attention {none, luong} x 2 seeds, greedy and beam 5 (with dataset=fashion)
 """
 
 import ml_collections
@@ -36,7 +36,7 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(arg, dataset="arithmetic", target="expression", digits=3, ops="+",
                              num_items=2, num_examples=20_000, captions="", images="",
                              features="", image_size=64, attention="luong", encoder_layers=1,
-                             hidden_size=256, epochs=10.0)
+                             hidden_size=128, epochs=16.0)
   config = config_lib.base_config()
   config.task = ml_collections.ConfigDict()
   config.task.name = "captioning"
@@ -61,8 +61,9 @@ def get_config(arg=None):
   config.task.vocab_size = 10_000  # word: the most frequent words at most.
   config.task.min_word_count = 1 if arg.dataset != "coco" else 5  # neuraltalk's threshold.
   config.task.max_caption_words = 0 if arg.dataset != "coco" else 16
-  config.task.cnn_width = 32  # The CNN's first block; each next block doubles it.
-  config.task.cnn_blocks = 2 if arg.dataset == "arithmetic" else 3
+  config.task.cnn_width = 16  # The CNN's first block; each next block doubles it.
+  # Arithmetic's 12-pixel-high images pool to one row of 9 regions, about one per character.
+  config.task.cnn_blocks = 3
 
   config.model.name = "encoder_decoder"
   config.model.attention = arg.attention
@@ -70,6 +71,9 @@ def get_config(arg=None):
   config.model.bidirectional = arg.encoder_layers > 0
   config.model.hidden_size = arg.hidden_size
   config.model.embed_dim = 64
+  # Training sees only 1,258 handwritten digits (70% of load_digits): without dropout it fits
+  # them (training loss 4e-4) and validation stalls at 0.95.
+  config.model.dropout = 0.3
 
   config.batch_size = 64
   config.eval_batch_size = 500
@@ -87,6 +91,6 @@ def get_config(arg=None):
 
 
 SWEEPS = {
-    "arithmetic": product(seeds(3), axis("task.target", ["expression", "answer"])),
-    "fashion": product(seeds(3), axis("model.attention", ["none", "luong"])),
+    "arithmetic": product(seeds(2), axis("task.target", ["expression", "answer"])),
+    "fashion": product(seeds(2), axis("model.attention", ["none", "luong"])),
 }
