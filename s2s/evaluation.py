@@ -48,10 +48,11 @@ def reported(results: dict, metrics: tuple) -> dict:
   return {k: v for k, v in results.items() if k in metrics}
 
 
-def text_results(task, ids, split: input_pipeline.Split):
-  """(the task's text metrics of predicted ids against the split's references, the texts)."""
+def text_results(task, ids, split: input_pipeline.Split, final: bool = False):
+  """(the task's text metrics of predicted ids against the split's references, the texts);
+  `final`: the run's last evaluation of the split."""
   texts = [task.decode(row) for row in ids]
-  return task.text_metrics(texts, split.all_references), texts
+  return task.text_metrics(texts, split.all_references, final=final), texts
 
 
 def slice_index(labels: list[dict]) -> dict:
@@ -99,7 +100,7 @@ def beam_metrics(*, decoder, params, split: input_pipeline.Split, task, metrics:
   targets = whole_split(np.concatenate(targets)[:split.size], split.weights)
   sums = jax.device_get(metrics_lib.accuracy_sums(ids, targets, np.ones(len(ids), np.float32)))
   sums["tokens"] = np.sum(targets != vocab_lib.PAD)
-  out = metrics_lib.summarize(sums) | text_results(task, ids, split)[0]
+  out = metrics_lib.summarize(sums) | text_results(task, ids, split, final=True)[0]
   return {f"{k}_beam{beam_size}": v for k, v in reported(out, metrics).items()}
 
 

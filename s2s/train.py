@@ -326,7 +326,7 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
                                        split=split, eval_batch_size=config.eval_batch_size)
     texts = None  # Decoded only where something reads them.
     if any(m not in results for m in metrics):  # The rest are computed on decoded text.
-      text_metrics, texts = evaluation.text_results(task, ids, split)
+      text_metrics, texts = evaluation.text_results(task, ids, split, final)
       results |= text_metrics
     results = evaluation.reported(results, metrics)
     sliced = None

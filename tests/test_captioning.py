@@ -293,3 +293,39 @@ def test_bad_coco_data_is_one_line_error(tmp_path, data_dir, case, words):
       f"--config=configs/captioning.py:dataset=coco,captions={path},images={image_dir}",
       f"--workdir={tmp_path / 'run'}", f"--config.data_dir={data_dir}"])
   assert_user_error(result, *words)
+
+
+def test_precomputed_features_train_without_rnn_encoder_and_predict(tmp_path, data_dir):
+  """Show, Attend and Tell on the user's own features: a grid per image, no RNN encoder
+  (encoder_layers=0), Bahdanau attention; s2s.predict captions a features file and refuses
+  one of another shape."""
+  rng = np.random.default_rng(0)
+  grids = tmp_path / "grids"
+  grids.mkdir()
+  data = {"images": [], "annotations": []}
+  for i in range(40):
+    color = i % 2
+    np.save(grids / f"im{i}.npy", (rng.normal(size=(2, 2, 6)) + 3 * color).astype(np.float32))
+    data["images"].append({"id": i, "file_name": f"im{i}.jpg"})
+    data["annotations"].append({"image_id": i, "caption": ["a dark one", "a bright one"][color]})
+  captions = tmp_path / "captions.json"
+  captions.write_text(json.dumps(data))
+  workdir = tmp_path / "run"
+  result = run_cli("s2s.train", [
+      f"--config=configs/captioning.py:dataset=coco,captions={captions},features={grids},"
+      f"encoder_layers=0,attention=bahdanau,epochs=30,hidden_size=16", "--config.learning_rate=0.01",
+      "--config.task.min_word_count=1", "--config.batch_size=8", "--config.eval_batch_size=8",
+      "--config.warmup_steps=0", "--config.beam_size=0", "--config.model.dropout=0",
+      f"--workdir={workdir}", f"--config.data_dir={data_dir}"])
+  assert result.returncode == 0, result.stderr
+  test = [e for e in read_metrics(workdir) if e["split"] == "test"][-1]
+  blank = [e for e in read_metrics(workdir) if e["split"] == "blank_test"][-1]
+  assert test["exact_match"] == 1.0, test  # Two kinds of image, told apart by their features.
+  assert blank["distinct_captions"] < test["distinct_captions"] or test["distinct_captions"] == 1
+  result = run_cli("s2s.predict", [f"--workdir={workdir}", str(grids / "im1.npy"),
+                                   str(grids / "im2.npy")])
+  assert result.returncode == 0, result.stderr
+  assert [l.split("\t")[1] for l in result.stdout.splitlines()] == ["a bright one", "a dark one"]
+  np.save(tmp_path / "wrong.npy", np.zeros((3, 6), np.float32))
+  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(tmp_path / "wrong.npy")]),
+                    "wrong.npy", "(3, 6)")

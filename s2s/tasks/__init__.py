@@ -33,9 +33,11 @@ and the Task object `build` returns has
   decode(ids) -> str                 predicted ids (up to EOS) as text
   parse_query(text) -> {key: array}  a user's query for s2s.predict, as one example's
                      inputs; a UserError naming it if it is not a question of the task
-  text_metrics(hypotheses, references) -> dict  metrics on decoded text ({} if none);
-                     references are the answers, or each example's list of them when the
-                     task defines `references`
+  text_metrics(hypotheses, references, final=False) -> dict  metrics on decoded text ({} if
+                     none); references are the answers, or each example's list of them when
+                     the task defines `references`; `final` is a split's last evaluation of
+                     the run, where a costly metric (METEOR) may be left to
+                     (`config.stop_at` cannot name such a metric)
   references(record) -> [str]  (optional) every reference of a record (all captions of an
                      image), for text_metrics; else the answer of `texts` is the one
   source_pieces(example) -> [str], target_pieces(ids) -> [str]  (optional) labels of

@@ -88,8 +88,8 @@ class TextTask:
   def decode(self, ids) -> str:
     return self.target.decode(ids)
 
-  def text_metrics(self, hypotheses, references) -> dict:
-    del hypotheses, references
+  def text_metrics(self, hypotheses, references, final: bool = False) -> dict:
+    del hypotheses, references, final
     return {}
 
   def source_pieces(self, example) -> list[str]:

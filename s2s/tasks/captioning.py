@@ -563,16 +563,17 @@ class Task:
                       f"{self.input_shape}")
     return {"features": array}
 
-  def text_metrics(self, hypotheses, references) -> dict:
+  def text_metrics(self, hypotheses, references, final: bool = False) -> dict:
     """Exact match (equal to any reference), CER (against the first), the share of distinct
-    predictions, and for captions the COCO scorer's metrics against every reference."""
+    predictions, and for captions the COCO scorer's metrics against every reference; METEOR
+    only in a final evaluation (its Java scorer takes ~10 s to start)."""
     from s2s import caption_metrics  # pylint: disable=import-outside-toplevel
     first = [r[0] for r in references]
     out = {"exact_match": float(np.mean([h in r for h, r in zip(hypotheses, references)])),
            "cer": caption_metrics.cer(hypotheses, first),
            "distinct_captions": caption_metrics.distinct(hypotheses)}
     if self.dataset != "arithmetic":
-      out |= caption_metrics.score(hypotheses, references)
+      out |= caption_metrics.score(hypotheses, references, meteor=final)
     return out
 
   def target_pieces(self, ids) -> list[str]:
