@@ -180,9 +180,9 @@ def test_empty_training_texts_are_a_user_error(kind, texts):
 
 
 def test_unknown_kind_is_a_user_error(tmp_path):
-  with pytest.raises(UserError, match="tokenizer kind must be one of char, spm, not 'bpe'"):
+  with pytest.raises(UserError, match="tokenizer kind must be one of char, word, spm, not 'bpe'"):
     tokenizers.train("bpe", TRAIN)
-  with pytest.raises(UserError, match="tokenizer kind must be one of char, spm, not 'bpe'"):
+  with pytest.raises(UserError, match="tokenizer kind must be one of char, word, spm, not 'bpe'"):
     tokenizers.load("bpe", str(tmp_path / "tokenizer"))
 
 
