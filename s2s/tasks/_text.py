@@ -98,10 +98,7 @@ class TextTask:
     return [self.source.piece(i) for i in ids.tolist()]
 
   def target_pieces(self, ids) -> list[str]:
-    """Each predicted id as its piece, up to and including EOS."""
-    ids = np.asarray(ids).tolist()
-    ids = ids[:ids.index(vocab_lib.EOS) + 1] if vocab_lib.EOS in ids else ids
-    return [self.target.piece(i) for i in ids]
+    return pieces(self.target, ids)
 
 
 def _text(x):
@@ -112,3 +109,10 @@ def pad(ids, length):
   out = np.full((length,), vocab_lib.PAD, np.int32)
   out[:len(ids)] = ids
   return out
+
+
+def pieces(tokenizer, ids) -> list[str]:
+  """Each predicted id as its tokenizer's piece, up to and including EOS (attention plots)."""
+  ids = np.asarray(ids).tolist()
+  ids = ids[:ids.index(vocab_lib.EOS) + 1] if vocab_lib.EOS in ids else ids
+  return [tokenizer.piece(i) for i in ids]

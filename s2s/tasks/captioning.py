@@ -577,9 +577,7 @@ class Task:
     return out
 
   def target_pieces(self, ids) -> list[str]:
-    ids = np.asarray(ids).tolist()
-    ids = ids[:ids.index(vocab_lib.EOS) + 1] if vocab_lib.EOS in ids else ids
-    return [self.tokenizer.piece(i) for i in ids]
+    return _text.pieces(self.tokenizer, ids)
 
   def source_image(self, example):
     """(the image uint8 [H, W, C], the attention grid (rows, columns)) of an encoded example,
