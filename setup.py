@@ -25,6 +25,7 @@ setup(
         "sentencepiece>=0.2",  # Translation: subword tokenizers.
         "sacrebleu>=2.4",  # Translation: BLEU and chrF.
         "scikit-learn>=1.3",  # Captioning: its bundled handwritten digits (load_digits).
+        "scipy>=1.10",  # Captioning: redrawing handwritten digits (ndimage).
         "Pillow>=9",  # Captioning: image files.
         "pycocoevalcap>=1.2",  # Captioning: the COCO caption scorer (METEOR needs Java).
     ],

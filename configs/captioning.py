@@ -16,14 +16,15 @@ Datasets (s2s/tasks/captioning.py):
   coco        your own COCO-format captions JSON (or Karpathy's dataset_coco.json) with an
               image directory (images=DIR) or precomputed CNN features (features=DIR or .npz)
 
-Arguments: dataset, target, digits, ops, num_items, num_examples, captions, images, features,
-image_size (coco images: square side), attention (none|bahdanau|luong), encoder_layers (0 =
-the decoder attends over the CNN's regions directly: Show, Attend and Tell; 1 = an LSTM reads
-the regions left to right first), hidden_size, epochs.
+Arguments: dataset, target, digits, ops, distort_digits, num_items, num_examples, captions,
+images, features, image_size (coco images: square side), attention (none|bahdanau|luong),
+encoder_layers (0 = the decoder attends over the CNN's regions directly: Show, Attend and Tell;
+1 = an LSTM reads the regions left to right first), hidden_size, epochs.
 
 Sweeps (`python scripts/launch.py --config configs/captioning.py --sweep NAME --workdir DIR`):
   arithmetic  target {expression, answer} x 2 seeds (experiments/captioning)
   fashion     attention {none, luong} x 2 seeds, greedy and beam 5 (with dataset=fashion)
+  distort     distort_digits {0.5, 0} x 2 seeds: what redrawing the training digits buys
 """
 
 import ml_collections
@@ -34,6 +35,7 @@ from s2s.sweeps import axis, product, seeds
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, dataset="arithmetic", target="expression", digits=3, ops="+",
+                             distort_digits=0.5,
                              num_items=2, num_examples=20_000, captions="", images="",
                              features="", image_size=64, attention="luong", encoder_layers=1,
                              hidden_size=128, epochs=16.0)
@@ -44,6 +46,9 @@ def get_config(arg=None):
   config.task.target = arg.target  # arithmetic: "expression" (reading) or "answer" (computing).
   config.task.digits = arg.digits  # arithmetic: operands of 1..digits digits.
   config.task.ops = arg.ops
+  # arithmetic: the share of training digits redrawn slightly rotated, sheared, scaled, shifted
+  # and with another pen width (images.distort_digit); validation and test digits never are.
+  config.task.distort_digits = arg.distort_digits
   config.task.num_items = arg.num_items  # fashion: photos per scene.
   config.task.num_examples = arg.num_examples  # Train + validation images (not coco).
   config.task.val_fraction = 0.1
@@ -93,4 +98,6 @@ def get_config(arg=None):
 SWEEPS = {
     "arithmetic": product(seeds(2), axis("task.target", ["expression", "answer"])),
     "fashion": product(seeds(2), axis("model.attention", ["none", "luong"])),
+    # What redrawing the training digits buys (expression target).
+    "distort": product(axis("task.distort_digits", [0.5, 0.0]), seeds(2)),
 }

@@ -36,6 +36,7 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
+from scipy import ndimage
 
 from s2s.errors import UserError
 
@@ -167,6 +168,38 @@ def operator_glyph(op: str, rng: np.random.Generator) -> np.ndarray:
   return _LEVELS[counts]
 
 
+def distort_digit(image: np.ndarray, rng: np.random.Generator, *, degrees: float = 7.0,
+                  shear: float = 0.1, scale: float = 0.1, shift: float = 0.5,
+                  threshold: tuple[float, float] = (0.25, 0.5)) -> np.ndarray:
+  """The same handwritten digit as if written again slightly differently: uint8 [8, 8] in
+  0..255, with the 17 levels of `load_digits`.
+
+  The 8x8 `image` (uint8 in 0..255) is read as a smooth ink density (bilinear), moved by a random
+  affine map about its centre (rotation of N(0, degrees) degrees, shear N(0, shear), each axis
+  scaled by U(1 - scale, 1 + scale), shifted by U(-shift, shift) pixels; normals clipped at two
+  standard deviations), drawn as a 32x32 bitmap inked wherever the density exceeds a random
+  threshold in `threshold` (a thinner or thicker pen), and counted in 4x4 blocks as optdigits
+  digitised its forms. With every parameter 0 and threshold (0.45, 0.45) it redraws about the
+  original (within about one level per pixel).
+  """
+  def clipped_normal(sd):
+    return float(np.clip(rng.normal(0, sd), -2 * sd, 2 * sd)) if sd else 0.0
+
+  angle = np.deg2rad(clipped_normal(degrees))
+  forward = (np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+             @ np.array([[1.0, clipped_normal(shear)], [0.0, 1.0]])
+             @ np.diag(rng.uniform(1 - scale, 1 + scale, 2)))
+  # Each bitmap pixel's centre in the 8x8 image's coordinates (pixel i's centre at i), mapped
+  # back through the inverse transform to where its ink comes from.
+  centre = (GLYPH_SIZE - 1) / 2
+  offsets = (_CENTRES / 4 - 0.5) - centre - rng.uniform(-shift, shift, 2)
+  source = offsets @ np.linalg.inv(forward).T + centre
+  density = ndimage.map_coordinates(image.astype(np.float64) / 255,
+                                    [source[..., 1], source[..., 0]], order=1, mode="constant")
+  ink = density > rng.uniform(*threshold)
+  return _LEVELS[ink.reshape(GLYPH_SIZE, 4, GLYPH_SIZE, 4).sum((1, 3))]
+
+
 def expression_width(num_chars: int) -> int:
   """The narrowest canvas `compose_expression` accepts for a text of `num_chars` characters:
   room for every glyph and the widest gaps between them."""
@@ -174,12 +207,12 @@ def expression_width(num_chars: int) -> int:
 
 
 def compose_expression(text: str, pool: tuple[np.ndarray, np.ndarray], rng: np.random.Generator,
-                       *, height: int = 12, width: int) -> np.ndarray:
+                       *, height: int = 12, width: int, distort: float = 0.0) -> np.ndarray:
   """`text` written by hand on a black canvas: uint8 [height, width] in 0..255.
 
   Each digit is an image of that class drawn at random from `pool` (images uint8 [n, 8, 8],
-  labels int [n], one of `digit_pools`'s values), pasted unchanged; each operator a fresh
-  `operator_glyph`. Glyphs go left to right with 0..MAX_GAP blank columns between neighbours,
+  labels int [n], one of `digit_pools`'s values), pasted unchanged or, with probability
+  `distort`, redrawn by `distort_digit`; each operator a fresh `operator_glyph`. Glyphs go left to right with 0..MAX_GAP blank columns between neighbours,
   each at a random row in 0..height-8; the whole line starts at a random column, so that it
   ends anywhere up to the right edge. Never crops a glyph: raises ValueError when `width` is
   below `expression_width(len(text))`, when `height` is below 8, or when `text` holds a
@@ -197,7 +230,8 @@ def compose_expression(text: str, pool: tuple[np.ndarray, np.ndarray], rng: np.r
       members = np.flatnonzero(labels == int(c))
       if not len(members):
         raise ValueError(f"the pool has no image of the digit {c}")
-      glyphs.append(pool_images[rng.choice(members)])
+      glyph = pool_images[rng.choice(members)]
+      glyphs.append(distort_digit(glyph, rng) if distort and rng.random() < distort else glyph)
     else:
       glyphs.append(operator_glyph(c, rng))  # ValueError for a character without a glyph.
   gaps = rng.integers(0, MAX_GAP + 1, size=max(len(text) - 1, 0))

@@ -140,6 +140,50 @@ def test_expression_pastes_pool_digits_in_order_with_small_gaps(pools):
   assert len(starts) > 3 and rows == set(range(5))
 
 
+def test_distorted_digits_vary_keep_the_levels_and_stay_readable(pools):
+  """A redrawn digit differs from its scan and from other redrawings, has load_digits' 17
+  levels, is about the scan when nothing moves, and still shows its digit."""
+  from sklearn.svm import SVC  # pylint: disable=import-outside-toplevel
+  scans, labels = pools["test"]
+  rng = np.random.default_rng(0)
+  redrawn = np.stack([images.distort_digit(d, rng) for d in scans])
+  assert redrawn.dtype == np.uint8 and redrawn.shape == scans.shape
+  assert set(np.unique(redrawn)) <= set(images._LEVELS)  # pylint: disable=protected-access
+  assert np.mean([not np.array_equal(a, b) for a, b in zip(redrawn, scans)]) > 0.95
+  again = np.stack([images.distort_digit(scans[0], rng) for _ in range(20)])
+  assert len({a.tobytes() for a in again}) == 20
+  still = np.stack([images.distort_digit(d, rng, degrees=0, shear=0, scale=0, shift=0,
+                                         threshold=(0.45, 0.45)) for d in scans])
+  step = 255 / 16
+  assert np.abs(still.astype(int) - scans).mean() < 1.5 * step  # About one level per pixel.
+  assert np.abs(redrawn.astype(int) - scans).mean() > 2 * step  # Really redrawn.
+  np.testing.assert_array_equal(images.distort_digit(scans[3], np.random.default_rng(9)),
+                                images.distort_digit(scans[3], np.random.default_rng(9)))
+  # Redrawings keep the class: a classifier that saw only redrawn training digits reads the
+  # scanned test digits (another set of writers) about as well as one that saw the scans.
+  train_images, train_labels = pools["train"]
+  redrawn_train = np.stack([images.distort_digit(d, rng) for d in train_images])
+  def accuracy(train):
+    svc = SVC(gamma=0.01, C=10).fit(train.reshape(len(train), -1) / 255, train_labels)
+    return (svc.predict(scans.reshape(len(scans), -1) / 255) == labels).mean()
+  from_scans, from_redrawn = accuracy(train_images), accuracy(redrawn_train)
+  assert from_scans > 0.97 and from_redrawn > from_scans - 0.04, (from_scans, from_redrawn)
+
+
+def test_expression_redraws_the_requested_share_of_digits(pools):
+  """distort=0.5 redraws about half of an expression's digits, distort=1 all of them, keeping
+  the levels; distort=0 pastes every digit as scanned (the test above)."""
+  rng = np.random.default_rng(1)
+  width = images.expression_width(10)
+  for distort, low, high in [(0.5, 3.5, 6.5), (1.0, 0, 0.2)]:
+    canvases = [images.compose_expression("0123456789", pools["train"], rng, width=width,
+                                          distort=distort) for _ in range(20)]
+    scanned = np.mean([sum(len(digit_positions(c, pools["train"], d)) for d in range(10))
+                       for c in canvases])
+    assert low <= scanned <= high, (distort, scanned)
+    assert set(np.unique(canvases)) <= set(images._LEVELS)  # pylint: disable=protected-access
+
+
 def test_expression_width_always_fits_the_longest_text(pools):
   n = len(EXPRESSION)
   width = images.expression_width(n)

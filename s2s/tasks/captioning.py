@@ -60,6 +60,8 @@ RULES = {
     "task.target": Rule(str, choices=("expression", "answer"), why="arithmetic only"),
     "task.digits": Rule(int, min=1, max=9),
     "task.ops": Rule(str),  # Operators out of "+-*": arithmetic.ArithmeticTask.
+    "task.distort_digits": Rule(float, min=0, max=1, why="arithmetic: the share of training "
+                                "digits redrawn by a random affine map"),
     "task.num_items": Rule(int, min=2, max=3, why="fashion: products per scene"),
     "task.num_examples": Rule(int, min=2, why="train + validation images (arithmetic, fashion)"),
     "task.val_fraction": Rule(float, **_FRACTION),
@@ -313,8 +315,8 @@ class CaptioningConfig(tfds.core.BuilderConfig):
 
 
 _DATA_FIELDS = {
-    "arithmetic": ("dataset", "target", "digits", "ops", "num_examples", "val_fraction",
-                   "num_test", "seed"),
+    "arithmetic": ("dataset", "target", "digits", "ops", "distort_digits", "num_examples",
+                   "val_fraction", "num_test", "seed"),
     "fashion": ("dataset", "num_items", "num_examples", "val_fraction", "num_test", "seed"),
     "coco": ("dataset", "val_fraction", "test_fraction", "image_height", "image_width",
              "channels", "seed"),
@@ -385,7 +387,9 @@ def _arithmetic_splits(c) -> dict:
   def examples(split):
     rng = np.random.default_rng([c.seed, _SPLIT_SEEDS[split]])
     for i, (query, answer) in enumerate(pairs[split]):
-      image = images.compose_expression(query, pools[split], rng, height=height, width=width)
+      # Only training handwriting is redrawn: validation and test digits are as scanned.
+      image = images.compose_expression(query, pools[split], rng, height=height, width=width,
+                                        distort=c.distort_digits if split == "train" else 0.0)
       yield (f"{split}/{i:06d}", {"image": image[..., None]},
              [query if c.target == "expression" else answer], split == "train")
 
