@@ -100,6 +100,8 @@ class Split:
       texts = _texts(source, task, range(start, stop))
     self.queries = [q for q, _, _ in texts]
     self.answers = [a for _, a, _ in texts]
+    # What a prediction of this share may equal to be right: every reference, else the answer.
+    self.accepted = [r if r is not None else [a] for _, a, r in texts]
     every = texts if jax.process_count() == 1 else _texts(source, task, range(total))
     self.all_queries = [q for q, _, _ in every]
     self.all_answers = [a for _, a, _ in every]

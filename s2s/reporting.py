@@ -165,24 +165,29 @@ class Reporter:
       line += f" | {rate * self.examples_per_step:,.0f} examples/s, ETA {_duration(eta)}"
     return line
 
-  def samples(self, split, step, queries, targets, predictions, count=10, seed=0):
-    """Prints `count` random (query, target, prediction) rows, as the Keras tutorial does."""
+  def samples(self, split, step, queries, targets, predictions, count=10, seed=0,
+              accepted=None):
+    """Prints `count` random (query, target, prediction) rows, as the Keras tutorial does. A
+    prediction is right when it equals its target, or any of its `accepted` texts when given
+    (every reference of a caption: a correct other phrasing is right too)."""
     if not self.enabled:
       return
     rows = random.Random(seed * 1_000_003 + step).sample(
         range(len(queries)), min(count, len(queries)))
-    table = [(queries[i], targets[i], predictions[i]) for i in rows]
-    width = max(len("query"), *(len(q) for q, _, _ in table))
-    twidth = max(len("target"), *(len(t) for _, t, _ in table))
+    table = [(queries[i], targets[i], predictions[i],
+              predictions[i] in accepted[i] if accepted else predictions[i] == targets[i])
+             for i in rows]
+    width = max(len("query"), *(len(q) for q, _, _, _ in table))
+    twidth = max(len("target"), *(len(t) for _, t, _, _ in table))
     lines = [f"  {'query':<{width}}  {'target':<{twidth}}  prediction"]
-    for q, t, p in table:
-      lines.append(f"  {q:<{width}}  {t:<{twidth}}  {p:<{twidth}}  {'right' if p == t else 'WRONG'}")
+    for q, t, p, right in table:
+      lines.append(f"  {q:<{width}}  {t:<{twidth}}  {p:<{twidth}}  {'right' if right else 'WRONG'}")
     self.print("\n".join(lines))
     if self.wandb is not None:
       import wandb
       self.wandb.log({f"{split}/samples": wandb.Table(
           columns=["query", "target", "prediction", "right"],
-          data=[[q, t, p, p == t] for q, t, p in table])}, step=step)
+          data=[list(row) for row in table])}, step=step)
 
   def attention_plots(self, step, sources, targets, weights):
     """Heatmaps (target pieces x source pieces) as attention/validation_<i>.png."""

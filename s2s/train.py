@@ -350,7 +350,7 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
     if config.num_samples:
       texts = texts or [task.decode(row) for row in ids]
       reporter.samples(name, step, split.queries, split.answers, texts[:len(split.answers)],
-                       config.num_samples, config.seed)
+                       config.num_samples, config.seed, accepted=split.accepted)
     return results
 
   def boundary(step):  # Where the host must look: log, evaluate, checkpoint or stop.

@@ -46,6 +46,23 @@ def trained(request, data_dir, tmp_path_factory):
   return workdir
 
 
+def test_sample_table_marks_a_prediction_right_if_it_equals_any_accepted_text(tmp_path, capsys):
+  from s2s import reporting  # pylint: disable=import-outside-toplevel
+  config = config_lib.base_config()
+  reporter = reporting.Reporter(str(tmp_path), config, start_step=0, total_steps=10,
+                                steps_per_epoch=5)
+  queries, targets = ["img0", "img1", "img2"], ["a cat", "a dog", "a cow"]
+  predictions = ["a cat", "one dog", "a cow"]
+  # img1's other caption is "one dog": a right answer in another phrasing.
+  accepted = [["a cat"], ["a dog", "one dog"], ["a cow", "the cow"]]
+  reporter.samples("validation", 5, queries, targets, predictions, count=3, accepted=accepted)
+  marks = {l.split()[0]: l.split()[-1] for l in capsys.readouterr().out.splitlines()[1:]}
+  assert marks == {"img0": "right", "img1": "right", "img2": "right"}
+  reporter.samples("validation", 5, queries, targets, predictions, count=3)  # Targets only.
+  marks = {l.split()[0]: l.split()[-1] for l in capsys.readouterr().out.splitlines()[1:]}
+  assert marks == {"img0": "right", "img1": "WRONG", "img2": "right"}
+
+
 def test_models_learn_two_digit_addition(trained):
   events = read_metrics(trained)
   final = {e["split"]: e for e in events if e["step"] == events[-1]["step"]}
