@@ -28,6 +28,8 @@ setup(
         "scipy>=1.10",  # Captioning: redrawing handwritten digits (ndimage).
         "Pillow>=9",  # Captioning: image files.
         "pycocoevalcap>=1.2",  # Captioning: the COCO caption scorer (METEOR needs Java).
+        "soundfile>=0.12",  # Speech: WAV and FLAC files.
+        "jiwer>=3.0",  # Speech: WER and CER.
     ],
     extras_require={
         "wandb": ["wandb>=0.18"],

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from s2s import tasks
 from s2s.errors import UserError
 
-SPLITS = ("train", "validation", "test", "length_generalization")
+SPLITS = ("train", "validation", "test", "test_seen", "length_generalization")
 
 
 def load(task_config, data_dir: str = "") -> dict:

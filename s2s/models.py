@@ -98,7 +98,8 @@ class TokenInput(nn.Module):
   embed_dim: int
 
   @nn.compact
-  def __call__(self, batch):
+  def __call__(self, batch, train: bool = False):
+    del train
     return _embed(self.vocab_size, self.embed_dim, batch["inputs"]), batch["input_lengths"]
 
 
@@ -117,7 +118,8 @@ class ImageInput(nn.Module):
   blocks: int
 
   @nn.compact
-  def __call__(self, batch):
+  def __call__(self, batch, train: bool = False):
+    del train
     x = batch["image"].astype(jnp.float32) / 255.0
     for i in range(self.blocks):
       for j in range(2):
@@ -134,9 +136,84 @@ class FeatureInput(nn.Module):
   dim: int
 
   @nn.compact
-  def __call__(self, batch):
+  def __call__(self, batch, train: bool = False):
+    del train
     x = nn.Dense(self.dim, name="project")(batch["features"].astype(jnp.float32))
     return Positions(name="positions")(x), jnp.full((x.shape[0],), x.shape[1], jnp.int32)
+
+
+class SpeechInput(nn.Module):
+  """The input side of speech tasks, Listen, Attend and Spell's listener front end:
+  batch["features"] float [B, T, M] log-mel frames (padded) and batch["feature_lengths"]
+  int32 [B] -> (vectors float32 [B, ceil(T / 2**layers), dim], lengths int32 [B]).
+
+  Each utterance's real frames are normalised to zero mean and unit variance per mel bin
+  (per-utterance CMVN, so a louder recording or another microphone changes nothing). In
+  training, SpecAugment (Park 2019) masks `freq_masks` bands of up to `freq_width` bins and
+  `time_masks` spans of up to `time_width` frames (each at most a fifth of the utterance, its
+  LD policy) with the mean, an example's masks drawn from the dropout rng folded with its
+  example id. Then `layers` 3x3 convolutions of stride 2 (ReLU, `channels` each; ESPnet's
+  Conv2dSubsampling) cut time and frequency by 2**layers, and a linear map gives `dim` per
+  frame.
+  """
+  channels: int
+  layers: int
+  dim: int
+  freq_masks: int = 0
+  freq_width: int = 0
+  time_masks: int = 0
+  time_width: int = 0
+
+  @nn.compact
+  def __call__(self, batch, train: bool = False):
+    x = batch["features"].astype(jnp.float32)
+    lengths = batch["feature_lengths"].astype(jnp.int32)
+    real = (jnp.arange(x.shape[1])[None, :] < lengths[:, None])[..., None]
+    count = jnp.maximum(lengths, 1)[:, None, None].astype(jnp.float32)
+    mean = jnp.sum(x * real, 1, keepdims=True) / count
+    var = jnp.sum(jnp.square(x - mean) * real, 1, keepdims=True) / count
+    x = (x - mean) * jax.lax.rsqrt(var + 1e-5) * real
+    if train and (self.freq_masks or self.time_masks):
+      example_ids = batch.get("example_ids")
+      if example_ids is None:
+        example_ids = jnp.arange(x.shape[0], dtype=jnp.int32)
+      rng = self.make_rng("dropout")
+      keep = jax.vmap(lambda i, n: spec_augment_mask(
+          jax.random.fold_in(rng, i), n, x.shape[1], x.shape[2], self.freq_masks,
+          self.freq_width, self.time_masks, self.time_width))(example_ids, lengths)
+      x = x * keep
+    x = x[..., None]
+    for i in range(self.layers):
+      x = nn.relu(nn.Conv(self.channels, (3, 3), strides=(2, 2), padding="SAME",
+                          name=f"conv_{i}")(x))
+      lengths = (lengths + 1) // 2
+    x = x.reshape(x.shape[0], x.shape[1], -1)
+    # No position embedding: length buckets give batches of any length, and the listener's
+    # LSTM knows the order.
+    return nn.Dense(self.dim, name="project")(x), lengths
+
+
+def spec_augment_mask(key, length, frames: int, bins: int, freq_masks: int, freq_width: int,
+                      time_masks: int, time_width: int):
+  """SpecAugment's masks for one utterance: float32 [frames, bins], 0 where masked.
+
+  Each frequency mask is `w` ~ U{0..freq_width} consecutive bins starting anywhere they fit;
+  each time mask `t` ~ U{0..time_width} frames, at most length // 5, within the utterance's
+  `length` real frames (int32 scalar)."""
+  k_fw, k_f0, k_tw, k_t0 = jax.random.split(key, 4)
+  bin_index, frame_index = jnp.arange(bins), jnp.arange(frames)
+  keep = jnp.ones((frames, bins), jnp.float32)
+  if freq_masks:
+    width = jax.random.randint(k_fw, (freq_masks,), 0, freq_width + 1)
+    start = jax.random.randint(k_f0, (freq_masks,), 0, bins - width + 1)
+    hit = ((bin_index >= start[:, None]) & (bin_index < (start + width)[:, None])).any(0)
+    keep = keep * (1.0 - hit.astype(jnp.float32))[None, :]
+  if time_masks:
+    width = jnp.minimum(jax.random.randint(k_tw, (time_masks,), 0, time_width + 1), length // 5)
+    start = jax.random.randint(k_t0, (time_masks,), 0, jnp.maximum(length - width, 0) + 1)
+    hit = ((frame_index >= start[:, None]) & (frame_index < (start + width)[:, None])).any(0)
+    keep = keep * (1.0 - hit.astype(jnp.float32))[:, None]
+  return keep
 
 
 class Positions(nn.Module):
@@ -194,7 +271,7 @@ class RepeatModel(nn.Module):
   def __call__(self, batch, *, train=False, teacher_force=True):
     del teacher_force  # The repeat model never reads its own predictions.
     example_ids = batch.get("example_ids")
-    x, lengths = self.source()(batch)
+    x, lengths = self.source()(batch, train=train)
     _, finals = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
                         self.dropout)(x, lengths, train, example_ids)
     last = finals[-1]
@@ -328,7 +405,7 @@ class EncoderDecoder(nn.Module):
 
   def encode(self, batch, train: bool = False):
     """-> (decoder carry, memory [B, L, H or 2H], keys, mask [B, L])."""
-    x, lengths = self.source_input(batch)
+    x, lengths = self.source_input(batch, train=train)
     memory, finals = self.encoder(x, lengths, train, batch.get("example_ids"))
     mask = jnp.arange(x.shape[1])[None, :] < lengths[:, None]
     feed = jnp.zeros((x.shape[0], self.hidden_size), jnp.float32)

@@ -50,6 +50,15 @@ def assert_user_error(result, *words):
     assert word in lines[-1], lines[-1]
 
 
+def load_config(name, arg=""):
+  """configs/<name>.py's get_config(arg)."""
+  spec = importlib.util.spec_from_file_location(f"s2s_config_{name}",
+                                                os.path.join(ROOT, "configs", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
 def load_script(name):
   """scripts/<name>.py as a module, to call its main() in-process."""
   spec = importlib.util.spec_from_file_location(f"s2s_script_{name}",

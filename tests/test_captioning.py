@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from conftest import assert_user_error, read_metrics, run_cli
+from conftest import assert_user_error, load_config, read_metrics, run_cli
 from s2s import config as config_lib
 from s2s import images
 from s2s import tokenizers
@@ -62,13 +62,7 @@ def _default_task():
 
 
 def _load_config(arg):
-  import importlib.util  # pylint: disable=import-outside-toplevel
-  spec = importlib.util.spec_from_file_location(
-      "captioning_config", os.path.join(os.path.dirname(__file__), "..", "configs",
-                                        "captioning.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return load_config("captioning", arg)
 
 
 def _all(source):

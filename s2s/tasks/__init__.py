@@ -26,7 +26,8 @@ and the Task object `build` returns has
                      init makes zeros of these; the input module reads these batch keys
   target_length: int, target_vocab_size: int
   input_module(model_config) -> a factory of the flax module that turns a batch's inputs
-                     into (features [B, L, D], lengths [B]) (e.g. s2s.models.TokenInput)
+                     into (features [B, L, D], lengths [B]), called as module(batch,
+                     train=...) (e.g. s2s.models.TokenInput; SpeechInput augments in training)
   encode(record) -> {key: array}  a record as the model's arrays: input_spec's keys and
                      `targets` (int32 [target_length]: answer ids, EOS, PAD)
   texts(record) -> (query, answer)  strings for the sample table; `answer` is the reference
@@ -51,7 +52,8 @@ and the Task object `build` returns has
                      family: every evaluation event then holds accuracy by slice
   final_checks(sources) -> {split: [record]}  (optional) extra splits made by the task,
                      evaluated once at the end of a run (the arithmetic task's small
-                     operands, captioning's blanked test images)
+                     operands, captioning's blanked test images); every split `load`
+                     returns besides train and validation (speech's test_seen) is too
   train_iterator(config, data, sources)  (optional) the training batches, when the task
                      draws its own (a curriculum); else s2s.input_pipeline.training_batches
 """

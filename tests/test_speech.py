@@ -1,0 +1,262 @@
+"""The speech task: the listener's front end (normalisation, SpecAugment, subsampling), the
+spoken-arithmetic dataset (voices, held-out speaker), manifests, metrics, train and predict."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import assert_user_error, load_config, read_metrics, run_cli
+from s2s import audio
+from s2s import models
+from s2s.tasks import speech
+
+
+def _front_end(**kwargs):
+  return models.SpeechInput(channels=4, layers=2, dim=8, **kwargs)
+
+
+def _batch(frames, lengths, ids=None):
+  batch = {"features": jnp.asarray(frames, jnp.float16),
+           "feature_lengths": jnp.asarray(lengths, jnp.int32)}
+  if ids is not None:
+    batch["example_ids"] = jnp.asarray(ids, jnp.int32)
+  return batch
+
+
+def test_spec_augment_masks_stay_within_their_widths_and_the_utterance():
+  bands, spans = [], []
+  for seed in range(50):
+    key = jax.random.PRNGKey(seed)
+    length = 40 + seed
+    keep = np.asarray(models.spec_augment_mask(key, length, 120, 80, 2, 15, 2, 20))
+    assert keep.shape == (120, 80) and set(np.unique(keep)) <= {0.0, 1.0}
+    masked_bins = np.flatnonzero(keep.max(0) == 0)  # Bins masked in every frame.
+    masked_frames = np.flatnonzero(keep.max(1) == 0)  # Frames masked in every bin.
+    assert len(masked_bins) <= 30
+    assert len(masked_frames) <= 2 * (length // 5)
+    assert all(f < length for f in masked_frames)  # Never only the padding.
+    # Outside the masked bins and frames nothing is masked: bands and spans, no speckles.
+    rest = np.delete(np.delete(keep, masked_frames, 0), masked_bins, 1)
+    assert rest.all()
+    bands.append(len(masked_bins))
+    spans.append(len(masked_frames))
+  assert np.mean(bands) > 8 and np.mean(spans) > 4  # Widths drawn in 0..15 and 0..length // 5.
+  a = models.spec_augment_mask(jax.random.PRNGKey(1), 60, 100, 80, 2, 15, 2, 20)
+  np.testing.assert_array_equal(a, models.spec_augment_mask(jax.random.PRNGKey(1), 60, 100,
+                                                            80, 2, 15, 2, 20))
+  masks = {np.asarray(models.spec_augment_mask(jax.random.PRNGKey(s), 60, 100, 80, 2, 15, 2,
+                                               20)).tobytes() for s in range(20)}
+  assert len(masks) > 15
+
+
+def test_front_end_subsamples_ignores_loudness_and_padding():
+  rng = np.random.default_rng(0)
+  utterance = rng.normal(size=(37, 80)).astype(np.float32)
+  module = _front_end()
+  short = np.zeros((1, 40, 80), np.float32)
+  short[0, :37] = utterance
+  long = np.zeros((1, 64, 80), np.float32)
+  long[0, :37] = utterance
+  params = module.init(jax.random.PRNGKey(0), _batch(short, [37]))
+  out_short, lengths = module.apply(params, _batch(short, [37]))
+  out_long, _ = module.apply(params, _batch(long, [37]))
+  assert out_short.shape == (1, 10, 8) and out_long.shape == (1, 16, 8)
+  assert int(lengths[0]) == 10  # ceil(ceil(37 / 2) / 2)
+  # The padding to 40 or to 64 frames changes none of the real frames' outputs.
+  np.testing.assert_allclose(out_short[0, :10], out_long[0, :10], atol=1e-2)
+  # A louder recording adds a constant to every log-mel value: normalisation removes it.
+  louder = short.copy()
+  louder[0, :37] += np.log(4.0)
+  np.testing.assert_allclose(module.apply(params, _batch(louder, [37]))[0], out_short, atol=2e-2)
+
+
+def test_spec_augment_acts_in_training_only_and_follows_the_example_not_its_row():
+  rng = np.random.default_rng(1)
+  frames = rng.normal(size=(3, 50, 80)).astype(np.float32)
+  module = _front_end(freq_masks=2, freq_width=20, time_masks=2, time_width=10)
+  batch = _batch(frames, [50, 50, 50], ids=[7, 8, 9])
+  params = module.init(jax.random.PRNGKey(0), batch)
+  plain = module.apply(params, batch)[0]
+  np.testing.assert_array_equal(plain, module.apply(params, batch, train=False)[0])
+  key = {"dropout": jax.random.PRNGKey(3)}
+  trained = module.apply(params, batch, train=True, rngs=key)[0]
+  assert not np.allclose(trained, plain)
+  # Example 9 in row 0 of another batch gets the masks it got in row 2.
+  moved = _batch(frames[[2, 0, 1]], [50, 50, 50], ids=[9, 7, 8])
+  np.testing.assert_allclose(module.apply(params, moved, train=True, rngs=key)[0][0],
+                             trained[2], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The task: data, metrics, train and predict.
+
+SMALL = ["--config=configs/speech.py:num_examples=120,epochs=1,hidden_size=16,encoder_layers=1",
+         "--config.task.num_test=24", "--config.batch_size=8", "--config.eval_batch_size=24",
+         "--config.task.conv_channels=4", "--config.model.embed_dim=8",
+         "--config.log_every_steps=5", "--config.length_buckets=2"]
+
+
+def _config(**task):
+  config = load_config("speech", "num_examples=120")
+  config.task.num_test = 24
+  config.task.update(task)
+  return config
+
+
+def _all(source):
+  return source.__getitems__(list(range(len(source))))
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory):
+  """The small spoken-arithmetic dataset of `_config()`: (config, split -> records)."""
+  config = _config()
+  sources = speech.load(config.task, str(tmp_path_factory.mktemp("tfds")))
+  return config, {split: _all(src) for split, src in sources.items()}
+
+
+def test_held_out_voice_speaks_only_the_test_split(spoken):
+  config, records = spoken
+  assert sorted(records) == ["test", "test_seen", "train", "validation"]
+  assert [len(records[s]) for s in ("train", "validation", "test", "test_seen")] == [108, 12, 24, 24]
+  speakers = {s: {r["speaker"].decode() for r in rs} for s, rs in records.items()}
+  assert speakers["test"] == {"flite:rms"} == {config.task.held_out_voice}
+  for split in ("train", "validation", "test_seen"):
+    assert "flite:rms" not in speakers[split]
+  assert len(speakers["train"]) > 20  # flite voices and many espeak-ng accents and variants.
+  assert {"flite:kal16", "flite:slt", "flite:awb"} & speakers["train"]
+  voices = {str(v) for v in speech.training_voices(config.task)}
+  assert speakers["train"] <= voices and "flite:rms" not in voices
+  # Holding out kal holds out its 16 kHz twin, the same speaker.
+  kal = {str(v) for v in speech.training_voices(_config(held_out_voice="flite:kal").task)}
+  assert not {"flite:kal", "flite:kal16"} & kal and "flite:rms" in kal
+  # test and test_seen are the same questions, never asked in training.
+  texts = {s: [r["text"].decode() for r in rs] for s, rs in records.items()}
+  assert sorted(texts["test"]) == sorted(texts["test_seen"])
+  assert not set(texts["train"]) & (set(texts["test"]) | set(texts["validation"]))
+  for r in records["train"][:5]:
+    frames = r["features"]
+    assert frames.dtype == np.float16 and frames.shape[1] == 80 and 80 < len(frames) < 700
+
+
+def test_synthesis_is_deterministic(spoken, tmp_path):
+  config, records = spoken
+  again = speech.load(config.task, str(tmp_path / "tfds"))  # Built anew in another data dir.
+  first = {r["name"]: r["features"] for r in records["validation"]}
+  for r in _all(again["validation"]):
+    np.testing.assert_array_equal(r["features"], first[r["name"]])
+  other = speech.load(_config(seed=1).task, str(tmp_path / "tfds"))
+  assert {r["text"] for r in _all(other["test"])} != {r["text"] for r in records["test"]}
+
+
+def test_wer_and_cer_are_jiwers_and_a_word_is_a_number_or_an_operator():
+  import jiwer  # pylint: disable=import-outside-toplevel
+  task = speech.Task(tokenizer=None, max_frames=10, target_length=8, dataset="arithmetic",
+                     conv_layers=2, conv_channels=4, spec_augment=(0, 0, 0, 0))
+  hyps, refs = ["12+345", "7+8", "99+1"], ["12+345", "7+9", "9+1"]
+  m = task.text_metrics(hyps, [[r] for r in refs])
+  assert m["exact_match"] == pytest.approx(1 / 3)
+  assert m["wer"] == pytest.approx(2 / 9)  # One of 3 words wrong in each of two questions.
+  assert m["cer"] == pytest.approx(jiwer.cer(refs, hyps)) == pytest.approx(2 / 12)
+  assert speech.words("12+345", "arithmetic") == "12 + 345"
+  sentences = speech.Task(tokenizer=None, max_frames=10, target_length=8, dataset="manifest",
+                          conv_layers=2, conv_channels=4, spec_augment=(0, 0, 0, 0))
+  hyps, refs = ["the cat sat", "a dog"], ["the cat sat down", "a dog"]
+  assert sentences.text_metrics(hyps, [[r] for r in refs])["wer"] == pytest.approx(
+      jiwer.wer(refs, hyps)) == pytest.approx(1 / 6)
+  assert sentences.text_metrics([""], [["a dog"]])["wer"] == 1.0  # An empty prediction.
+
+
+def test_train_then_transcribe_wav_files(tmp_path, data_dir):
+  """A tiny run reports CER and WER on the held-out voice (`test`) and the seen voices
+  (`test_seen`), greedy and beam, plots attention over the spectrogram; s2s.predict
+  transcribes WAV files and refuses bad ones in one line."""
+  workdir = tmp_path / "run"
+  result = run_cli("s2s.train", [*SMALL, f"--workdir={workdir}", f"--config.data_dir={data_dir}",
+                                 "--config.beam_size=2", "--config.num_attention_plots=1"])
+  assert result.returncode == 0, result.stderr
+  events = {e["split"]: e for e in read_metrics(workdir)}
+  for split in ("test", "test_seen"):
+    for name in ("exact_match", "cer", "wer", "wer_beam2"):
+      assert 0 <= events[split][name] <= (1 if name == "exact_match" else 5), (split, name)
+  assert os.listdir(workdir / "attention") == ["validation_0.png"]
+
+  files = []
+  for i, (text, voice) in enumerate([("12+345", "flite:rms"), ("7+8", "espeak:en-us")]):
+    files.append(str(tmp_path / f"q{i}.wav"))
+    audio.write_wav(files[-1], audio.synthesize(audio.spoken_expression(text),
+                                                audio.Voice.parse(voice)), rate=22050)
+  for beam in ("1", "2"):
+    result = run_cli("s2s.predict", [f"--workdir={workdir}", f"--beam={beam}",
+                                     f"--plot_attention={tmp_path / 'plots'}", *files])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [l.split("\t")[0] for l in lines] == files
+    assert all(set(l.split("\t")[1]) <= set("0123456789+") for l in lines), lines
+  assert sorted(os.listdir(tmp_path / "plots")) == ["query_1.png", "query_2.png"]
+
+  bad = tmp_path / "notes.wav"
+  bad.write_text("not audio")
+  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(bad)]), "notes.wav")
+  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(tmp_path / "no.wav")]),
+                    "no.wav")
+  long = tmp_path / "long.wav"
+  audio.write_wav(str(long), np.zeros(16000 * 30, np.float32))
+  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(long)]), "long.wav",
+                    "30.0 s")
+
+
+def _recordings(tmp_path, count):
+  """A manifest of `count` short WAV clips of two-word sentences, and its directory."""
+  words = ["red", "green", "blue", "cat", "dog", "bird"]
+  clips = tmp_path / "clips"
+  clips.mkdir()
+  lines = []
+  for i in range(count):
+    text = f"{words[i % 3]} {words[3 + (i // 3) % 3]}"
+    audio.write_wav(str(clips / f"c{i}.wav"), audio.synthesize(
+        text, audio.Voice("flite", "kal16" if i % 2 else "slt")), rate=8000 if i % 3 else 16000)
+    lines.append(f"clips/c{i}.wav\t{text}")
+  return lines
+
+
+def test_manifest_recordings_skip_and_count_bad_lines_and_files(tmp_path, capsys):
+  lines = _recordings(tmp_path, 40)
+  (tmp_path / "clips" / "broken.wav").write_text("not audio")
+  (tmp_path / "clips" / "empty.wav").write_bytes(b"")
+  manifest = tmp_path / "clips.tsv"
+  manifest.write_text("\n".join(lines + [
+      "# a comment", "", "clips/missing.wav\tred cat", "clips/broken.wav\tred dog",
+      "clips/empty.wav\tblue dog", "no tab here"]) + "\n")
+  config = _config(dataset="manifest", manifest=str(manifest), val_fraction=0.2,
+                   test_fraction=0.2)
+  sources = speech.load(config.task, str(tmp_path / "tfds"))
+  out = capsys.readouterr().out
+  assert "skipped" in out and "1 (a missing file)" in out and "2 (an unreadable file)" in out
+  assert "1 (a line without a tab)" in out
+  records = [r for src in sources.values() for r in _all(src)]
+  assert len(records) == 40
+  assert {r["text"].decode() for r in records} == {l.split("\t")[1] for l in lines}
+  # Every clip, whatever its rate, is 16 kHz frames: about 100 per second of speech.
+  assert all(50 < len(r["features"]) < 400 for r in records)
+  names = {s: {r["name"].decode() for r in _all(src)} for s, src in sources.items()}
+  assert not names["train"] & (names["validation"] | names.get("test", set()))
+
+
+def test_manifest_errors_are_one_line(tmp_path, data_dir):
+  def train(manifest, *extra):
+    return run_cli("s2s.train", [f"--config=configs/speech.py:dataset=manifest,manifest={manifest}",
+                                 f"--workdir={tmp_path / 'run'}", f"--config.data_dir={data_dir}",
+                                 *extra])
+  assert_user_error(train(tmp_path / "none.tsv"), "config.task.manifest", "does not exist")
+  assert_user_error(train(tmp_path), "is a directory")
+  only_bad = tmp_path / "bad.tsv"
+  only_bad.write_text("clips/missing.wav\thello\nno tab\n")
+  assert_user_error(train(only_bad), "leaves no usable train recordings")
+  assert_user_error(train(only_bad, "--config.task.target=answer"), "dataset='arithmetic'")
+  assert_user_error(run_cli("s2s.train", [
+      "--config=configs/speech.py:held_out_voice=espeak:en-us", f"--workdir={tmp_path / 'r2'}",
+      f"--config.data_dir={data_dir}"]), "config.task.held_out_voice", "not a flite voice")
