@@ -29,7 +29,7 @@ from s2s.sweeps import axis, product, seeds
 
 def get_config(arg=None):
   arg = config_lib.parse_arg(arg, dataset="arithmetic", target="transcript", digits=3, ops="+",
-                             manifest="", held_out_voice="flite:rms", num_examples=20_000,
+                             manifest="", held_out_voice="flite:rms", num_examples=12_000,
                              spec_augment=True, conv_layers=2, encoder_layers=2,
                              hidden_size=128, attention="luong", epochs=10.0)
   config = config_lib.base_config()
@@ -42,7 +42,7 @@ def get_config(arg=None):
   config.task.num_examples = arg.num_examples  # Train + validation utterances (arithmetic).
   config.task.val_fraction = 0.1
   config.task.test_fraction = 0.1  # manifest: the test share (by a hash of the path).
-  config.task.num_test = 2_000  # Test questions, each spoken twice (test, test_seen).
+  config.task.num_test = 1_000  # Test questions, each spoken twice (test, test_seen).
   config.task.seed = 0
   # The speaker of the headline test split; flite's other voices and every English espeak-ng
   # voice speak the training data.

@@ -59,9 +59,10 @@ TABLE = {
     "cer": Metric(True, "0-1", "caption_metrics.cer",
                   "Character error rate: character edit distance (substitutions + insertions + "
                   "deletions) over reference characters, summed over the corpus; can exceed 1."),
-    "wer": Metric(True, "0-1", "",
+    "wer": Metric(True, "0-1", "tasks.speech.wer",
                   "Word error rate: word edit distance over reference words, summed over the "
-                  "corpus; can exceed 1."),
+                  "corpus; can exceed 1 (spoken arithmetic: a word is a number or an "
+                  "operator)."),
     # Captioning: the COCO caption scorer (pycocoevalcap) on captions PTB-tokenized as it does
     # (lowercased, punctuation dropped), one hypothesis per image against all its references.
     **{f"bleu_{n}": Metric(False, "0-1", "caption_metrics.score",
@@ -84,7 +85,7 @@ TABLE = {
                                 "writes the same caption for every image."),
 }
 
-# What an evaluation can report today (wer waits for a task that computes it).
+# What an evaluation can report today.
 EVAL_METRICS = tuple(name for name, metric in TABLE.items() if metric.computed_by)
 
 # What a one-line status shows when a run reports it.

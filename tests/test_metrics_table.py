@@ -2,6 +2,7 @@
 
 import json
 
+import jiwer
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from s2s import metrics
 from s2s import results
 from s2s import sweeps
 from s2s.errors import UserError
+from s2s.tasks import speech
 
 ACCURACIES = ("token_accuracy", "sequence_accuracy", "padded_char_accuracy", "exact_match")
 
@@ -57,12 +59,14 @@ def test_the_table_says_what_computes_each_metric():
       "caption_metrics.score": caption_metrics.score(hypotheses, [[r] for r in references]),
       "caption_metrics.cer": {"cer": caption_metrics.cer(hypotheses, references)},
       "caption_metrics.distinct": {"distinct_captions": caption_metrics.distinct(hypotheses)},
+      "tasks.speech.wer": {"wer": speech.wer(hypotheses, references, "manifest")},
   }
   for function, out in outputs.items():
     assert {n for n, m in metrics.TABLE.items() if m.computed_by == function} == set(out)
-  assert metrics.TABLE["wer"].computed_by == ""
-  assert set(metrics.EVAL_METRICS) == set(metrics.TABLE) - {"wer"}
-  assert {m.computed_by for m in metrics.TABLE.values()} == set(outputs) | {""}
+  assert set(metrics.EVAL_METRICS) == set(metrics.TABLE)
+  assert {m.computed_by for m in metrics.TABLE.values()} == set(outputs)
+  # The speech task's CER (jiwer's) is the table's.
+  assert jiwer.cer(references, hypotheses) == pytest.approx(outputs["caption_metrics.cer"]["cer"])
   for name, metric in metrics.TABLE.items():
     assert metric.description and metric.scale, name
 

@@ -239,6 +239,21 @@ def cross_field_cases(base):
               ({**coco, "task.captions": TSV, "task.images": ""}, "task.images"),
               ({**coco, "task.captions": TSV, "task.images": TSV}, "task.images"),
               ({**coco, "task.test_fraction": "0.95"}, "task.test_fraction")]
+  elif task == "speech":
+    huge |= {"task.num_examples": 2 * 10**9, "task.conv_channels": 10**9}
+    manifest = {"task.dataset": "manifest"}
+    cases += [({"task.ops": "+/"}, "task.ops"), ({"task.ops": ""}, "task.ops"),
+              ({"task.val_fraction": "1e-9"}, "task.val_fraction"),
+              ({"task.tokenizer": "spm"}, "task.tokenizer"),  # Arithmetic reads characters.
+              ({"task.held_out_voice": "espeak:en-us"}, "task.held_out_voice"),
+              ({"task.held_out_voice": "slt"}, "task.held_out_voice"),
+              ({"task.held_out_voice": "flite:nobody"}, "task.held_out_voice"),
+              ({**manifest, "task.manifest": ""}, "task.manifest"),
+              ({**manifest, "task.manifest": TSV + ".none"}, "task.manifest"),
+              ({**manifest, "task.manifest": os.path.dirname(TSV)}, "task.manifest"),
+              ({**manifest, "task.manifest": TSV, "task.target": "answer"}, "task.target"),
+              ({**manifest, "task.manifest": TSV, "task.test_fraction": "0.95"},
+               "task.test_fraction")]
   else:
     huge |= {"task.vocab_size": 2 * 10**9}
     cases += [({"task.src": ""}, "task.src"), ({"task.tgt": config.task.src}, "task.tgt"),
@@ -277,7 +292,7 @@ def test_batch_sizes_must_split_over_the_devices():
 
 def test_names_in_the_table_are_the_code_s():
   assert set(config_lib.RULES["model.name"].choices) == set(models.MODELS)
-  for task in ("translation", "captioning"):
+  for task in ("translation", "captioning", "speech"):
     assert set(config_lib.TASK_RULES[task].fields["task.tokenizer"].choices) <= set(
         tokenizers.KINDS)
   for task in config_lib.TASK_RULES.values():

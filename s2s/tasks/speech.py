@@ -95,9 +95,14 @@ def shape(v) -> config_lib.Shape:
   examples = v["task.num_examples"] + 2 * v["task.num_test"] if arithmetic_data else None
   train = (v["task.num_examples"] - round(v["task.num_examples"] * v["task.val_fraction"])
            if arithmetic_data else None)
+  # The front end's projection, (bins >> layers) * channels -> hidden, stands in for the
+  # source embedding (source_vocab x embed_dim) of the parameter estimate.
+  projection = ((audio.MEL_BINS >> v["task.conv_layers"]) * v["task.conv_channels"]
+                * v["model.hidden_size"])
   return config_lib.Shape(examples=examples, train_examples=train,
                           source_length=frames >> v["task.conv_layers"], target_length=64,
-                          source_vocab=audio.MEL_BINS, target_vocab=v["task.vocab_size"])
+                          source_vocab=projection // max(v["model.embed_dim"], 1),
+                          target_vocab=v["task.vocab_size"])
 
 
 def check(c):
@@ -383,6 +388,14 @@ def _records(source, keys):
   return out
 
 
+def wer(hypotheses: list[str], references: list[str], dataset_name: str) -> float:
+  """Word error rate of [N] hypotheses against their [N] references, as jiwer computes it
+  (word edit distances summed over reference words summed), words as `words` cuts them."""
+  import jiwer  # pylint: disable=import-outside-toplevel
+  return float(jiwer.wer([words(r, dataset_name) for r in references],
+                         [words(h, dataset_name) for h in hypotheses]))
+
+
 def words(text: str, dataset_name: str) -> str:
   """The words WER counts, space separated: for spoken arithmetic each number and each
   operator ("12+345" -> "12 + 345"), else the text's own words."""
@@ -457,8 +470,7 @@ class Task:
     refs = [r[0] if isinstance(r, list) else r for r in references]
     return {"exact_match": float(np.mean([h == r for h, r in zip(hypotheses, refs)])),
             "cer": float(jiwer.cer(refs, hypotheses)),
-            "wer": float(jiwer.wer([words(r, self.dataset) for r in refs],
-                                   [words(h, self.dataset) for h in hypotheses]))}
+            "wer": wer(hypotheses, refs, self.dataset)}
 
   def target_pieces(self, ids) -> list[str]:
     return _text.pieces(self.tokenizer, ids)
