@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,6 +51,12 @@ def assert_user_error(result, *words):
     assert word in lines[-1], lines[-1]
 
 
+# Speech synthesis (scripts/install_system_data.sh installs both); tests that speak skip without.
+needs_voices = pytest.mark.skipif(
+    not (shutil.which("flite") and shutil.which("espeak-ng")),
+    reason="flite and espeak-ng are not installed (sudo scripts/install_system_data.sh)")
+
+
 def load_config(name, arg=""):
   """configs/<name>.py's get_config(arg)."""
   spec = importlib.util.spec_from_file_location(f"s2s_config_{name}",
@@ -85,7 +92,6 @@ def resume_after(reference, copy, step: int, data_dir, *args):
   """Reruns a finished run as if killed just after checkpoint `step`: a copy of `reference`
   without its later checkpoints and done mark, trained again with `args`. Returns the
   CompletedProcess; the caller compares the copy with the reference."""
-  import shutil  # pylint: disable=import-outside-toplevel
   shutil.copytree(reference, copy)
   for name in os.listdir(os.path.join(copy, "checkpoints")):
     if name.isdigit() and int(name) > step:

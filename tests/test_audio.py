@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from conftest import needs_voices
 from s2s import audio
 from s2s.audio import Voice
 from s2s.errors import UserError
@@ -76,6 +77,7 @@ def test_spoken_expression_reads_numbers_and_operators():
 # Synthesis.
 
 
+@needs_voices
 def test_synthesis_is_deterministic_and_voices_sound_different():
   text = audio.spoken_expression("12+345")
   clips = {}
@@ -92,6 +94,7 @@ def test_synthesis_is_deterministic_and_voices_sound_different():
   assert not np.array_equal(audio.synthesize(text, ESPEAK, speed=0.9), clips["espeak:en-us+m3"])
 
 
+@needs_voices
 def test_synthesis_is_at_the_requested_rate_and_pitch():
   text = "one two three four"
   # espeak-ng speaks at 22.05 kHz and flite's kal at 8 kHz: read at 16 kHz unconverted, the
@@ -107,6 +110,7 @@ def test_synthesis_is_at_the_requested_rate_and_pitch():
   assert 1.2 < ratio < 1.4
 
 
+@needs_voices
 @pytest.mark.parametrize("voice", [SLT, Voice("flite", "kal"), ESPEAK])
 def test_speed_shortens_speech_and_silence_is_trimmed_to_50_ms(voice):
   text = "three hundred forty five times six"
@@ -119,6 +123,7 @@ def test_speed_shortens_speech_and_silence_is_trimmed_to_50_ms(voice):
   assert abs(ratio - 1 / 1.25) < 0.15 / 1.25
 
 
+@needs_voices
 def test_every_flite_voice_speaks():
   assert audio.FLITE_VOICES == ("kal", "kal16", "awb", "rms", "slt")
   for name in audio.FLITE_VOICES:
@@ -126,6 +131,7 @@ def test_every_flite_voice_speaks():
     assert 0.3 < len(clip) / RATE < 2.0 and np.sqrt(np.mean(clip**2)) > 0.01, name
 
 
+@needs_voices
 def test_espeak_voices_are_english_and_parse_back():
   voices = audio.espeak_voices()
   names = [v.name for v in voices]
@@ -140,6 +146,7 @@ def test_espeak_voices_are_english_and_parse_back():
     assert np.abs(audio.synthesize("nine", voice)).max() > 0.05, voice
 
 
+@needs_voices
 def test_unknown_voices_and_settings_are_refused():
   with pytest.raises(ValueError, match="engine:name"):
     Voice.parse("slt")
@@ -240,6 +247,7 @@ def test_read_audio_resamples_and_keeps_the_pitch(tmp_path, rate, subtype):
   assert np.abs(samples[1000:-1000]).max() == pytest.approx(0.5, abs=0.02)
 
 
+@needs_voices
 def test_read_audio_mixes_stereo_down_and_reads_flac(tmp_path):
   left, right = tone(1000, 0.5, 44100), np.zeros(22050)
   soundfile.write(str(tmp_path / "stereo.wav"), np.stack([left, right], 1), 44100)
@@ -292,6 +300,7 @@ def speech():
   return audio.synthesize("three hundred forty five", SLT)
 
 
+@needs_voices
 def test_perturb_depends_only_on_the_seed(speech):
   def draw(seed):
     return audio.perturb(speech, np.random.default_rng(seed))
@@ -314,6 +323,7 @@ def test_perturb_speed_changes_tempo_and_pitch_together(factor):
   assert abs(peak_frequency(fast, RATE) - 440 * factor) <= 2
 
 
+@needs_voices
 def test_perturb_adds_noise_at_the_drawn_snr_and_applies_the_gain(speech):
   def snr(clean, noisy):
     return 10 * np.log10(np.mean(clean.astype(np.float64)**2)
@@ -340,6 +350,7 @@ def test_perturb_adds_noise_at_the_drawn_snr_and_applies_the_gain(speech):
 # Many clips.
 
 
+@needs_voices
 def test_synthesize_many_is_in_job_order_and_independent_of_processes():
   jobs = [("one", "flite:slt"), ("two plus two", "espeak:en-us+f3", 1.1, 0.9, 7),
           ("three", "flite:kal", 1.0, 1.0, 3, None), ("four hundred", "espeak:en-gb", 0.9),

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import assert_user_error, load_config, read_metrics, run_cli
+from conftest import assert_user_error, load_config, needs_voices, read_metrics, run_cli
 from s2s import audio
 from s2s import models
 from s2s.tasks import speech
@@ -118,6 +118,7 @@ def spoken(tmp_path_factory):
   return config, {split: _all(src) for split, src in sources.items()}
 
 
+@needs_voices
 def test_held_out_voice_speaks_only_the_test_split(spoken):
   config, records = spoken
   assert sorted(records) == ["test", "test_seen", "train", "validation"]
@@ -142,6 +143,7 @@ def test_held_out_voice_speaks_only_the_test_split(spoken):
     assert frames.dtype == np.float16 and frames.shape[1] == 80 and 80 < len(frames) < 700
 
 
+@needs_voices
 def test_synthesis_is_deterministic(spoken, tmp_path):
   config, records = spoken
   again = speech.load(config.task, str(tmp_path / "tfds"))  # Built anew in another data dir.
@@ -170,6 +172,7 @@ def test_wer_and_cer_are_jiwers_and_a_word_is_a_number_or_an_operator():
   assert sentences.text_metrics([""], [["a dog"]])["wer"] == 1.0  # An empty prediction.
 
 
+@needs_voices
 def test_train_then_transcribe_wav_files(tmp_path, data_dir):
   """A tiny run reports CER and WER on the held-out voice (`test`) and the seen voices
   (`test_seen`), greedy and beam, plots attention over the spectrogram; s2s.predict
@@ -223,6 +226,7 @@ def _recordings(tmp_path, count):
   return lines
 
 
+@needs_voices
 def test_manifest_recordings_skip_and_count_bad_lines_and_files(tmp_path, capsys):
   lines = _recordings(tmp_path, 40)
   (tmp_path / "clips" / "broken.wav").write_text("not audio")
@@ -246,6 +250,7 @@ def test_manifest_recordings_skip_and_count_bad_lines_and_files(tmp_path, capsys
   assert not names["train"] & (names["validation"] | names.get("test", set()))
 
 
+@needs_voices
 def test_manifest_errors_are_one_line(tmp_path, data_dir):
   def train(manifest, *extra):
     return run_cli("s2s.train", [f"--config=configs/speech.py:dataset=manifest,manifest={manifest}",
