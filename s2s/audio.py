@@ -444,14 +444,16 @@ def log_mel(samples: np.ndarray, rate: int = SAMPLE_RATE, *, n_mels: int = MEL_B
 
 def synthesize_job(text: str, voice: str, speed: float = 1.0, pitch: float = 1.0,
                    perturb_seed: Optional[int] = None,
-                   snr_db: Optional[Sequence[float]] = (15.0, 35.0)) -> np.ndarray:
+                   snr_db: Optional[Sequence[float]] = (15.0, 35.0),
+                   resample: Optional[Sequence[float]] = (0.9, 1.1)) -> np.ndarray:
   """One clip of `synthesize_many`: `text` spoken by the voice named `voice` ("flite:slt"),
-  then, unless perturb_seed is None, `perturb`ed by a Generator seeded with perturb_seed (speed
-  and gain at perturb's default ranges, noise at `snr_db`; None adds none). float32 [N] in
-  [-1, 1] at SAMPLE_RATE."""
+  then, unless perturb_seed is None, `perturb`ed by a Generator seeded with perturb_seed (its
+  speed factor drawn in `resample`, noise at `snr_db`, either None for none; gain at perturb's
+  default range). float32 [N] in [-1, 1] at SAMPLE_RATE."""
   samples = synthesize(text, Voice.parse(voice), speed=speed, pitch=pitch)
   if perturb_seed is not None:
-    samples = perturb(samples, np.random.default_rng(perturb_seed), snr_db=snr_db)
+    samples = perturb(samples, np.random.default_rng(perturb_seed), speed=resample,
+                      snr_db=snr_db)
   return samples
 
 
@@ -483,7 +485,7 @@ def synthesize_many(jobs: Sequence[tuple], processes: Optional[int] = None,
   (default: every core) with a progress bar: float32 [N_i] each.
 
   A job is a tuple of synthesize_job's arguments, (text, voice, speed, pitch, perturb_seed,
-  snr_db), the last ones optional. Each job carries its own seed, so the results do not
+  snr_db, resample), the last ones optional. Each job carries its own seed, so the results do not
   depend on the number of processes.
   """
   return _run_all(_synthesize, jobs, processes, desc)

@@ -186,8 +186,11 @@ def _arithmetic_jobs(c) -> dict:
       pitch = 1 + rng.uniform(-c.pitch, c.pitch)
       noise_seed = int(rng.integers(2**31))
       text = query if c.target == "transcript" else answer
+      # Besides the synthesizer's tempo and pitch, Kaldi's speed perturbation (tempo and
+      # pitch together, 0.9-1.1) whenever speed varies at all.
       job = (audio.spoken_expression(query), str(voice), speed, pitch, noise_seed,
-             (c.min_snr_db, _SNR_MAX_DB) if c.min_snr_db else None)
+             (c.min_snr_db, _SNR_MAX_DB) if c.min_snr_db else None,
+             (0.9, 1.1) if c.speed else None)
       rows.append((f"{split}/{i:06d}", text, str(voice), job))
     out[split] = rows
   return out
