@@ -3,6 +3,7 @@ TensorFlow) and read as random-access sources, split -> source with len(source) 
 source.__getitems__(indices) -> records. What a record holds is the task's (s2s/tasks/).
 """
 
+import hashlib
 import logging
 import os
 
@@ -53,3 +54,22 @@ def prepare(make_builder, path: str = "") -> dict:
     absl_logger.setLevel(level)
   return {split: builder.as_data_source(split=split)
           for split in SPLITS if split in builder.info.splits}
+
+
+def read_records(source, keys=None) -> list:
+  """Every record of a source, read in chunks; only `keys` of each if given (e.g. a task's
+  texts, without its images or audio)."""
+  out = []
+  for start in range(0, len(source), 4096):
+    chunk = source.__getitems__(list(range(start, min(len(source), start + 4096))))
+    out += chunk if keys is None else [{k: r[k] for k in keys} for r in chunk]
+  return out
+
+
+def hash_split(name: str, val_fraction: float, test_fraction: float) -> str:
+  """A file's split ("train", "validation" or "test") from a hash of its name: stable whatever
+  order a list of files comes in, and on any machine (not Python's salted hash)."""
+  x = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
+  if x < test_fraction:
+    return "test"
+  return "validation" if x < test_fraction + val_fraction else "train"

@@ -212,9 +212,10 @@ def compose_expression(text: str, pool: tuple[np.ndarray, np.ndarray], rng: np.r
 
   Each digit is an image of that class drawn at random from `pool` (images uint8 [n, 8, 8],
   labels int [n], one of `digit_pools`'s values), pasted unchanged or, with probability
-  `distort`, redrawn by `distort_digit`; each operator a fresh `operator_glyph`. Glyphs go left to right with 0..MAX_GAP blank columns between neighbours,
-  each at a random row in 0..height-8; the whole line starts at a random column, so that it
-  ends anywhere up to the right edge. Never crops a glyph: raises ValueError when `width` is
+  `distort`, redrawn by `distort_digit`; each operator a fresh `operator_glyph`. Glyphs go
+  left to right with 0..MAX_GAP blank columns between neighbours, each at a random row in
+  0..height-8; the whole line starts at a random column, so that it ends anywhere up to the
+  right edge. Never crops a glyph: raises ValueError when `width` is
   below `expression_width(len(text))`, when `height` is below 8, or when `text` holds a
   character without a glyph or a digit the pool has no image of.
   """

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import assert_user_error, load_config, read_metrics, run_cli
 from s2s import config as config_lib
+from s2s import dataset
 from s2s import images
 from s2s import tokenizers
 from s2s.errors import UserError
@@ -83,7 +84,7 @@ def test_coco_fixture_round_trips_with_every_caption(tmp_path):
     files = {r["name"].decode() for r in records}
     seen |= files
     for name in files:  # Each image in the split its name's hash gives.
-      assert captioning._hash_split(name, c.val_fraction, c.test_fraction) == split
+      assert dataset.hash_split(name, c.val_fraction, c.test_fraction) == split
     for r in records:
       name = r["name"].decode()
       references = captioning.Task.references(r)

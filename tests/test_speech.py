@@ -122,7 +122,8 @@ def spoken(tmp_path_factory):
 def test_held_out_voice_speaks_only_the_test_split(spoken):
   config, records = spoken
   assert sorted(records) == ["test", "test_seen", "train", "validation"]
-  assert [len(records[s]) for s in ("train", "validation", "test", "test_seen")] == [108, 12, 24, 24]
+  sizes = [len(records[s]) for s in ("train", "validation", "test", "test_seen")]
+  assert sizes == [108, 12, 24, 24]
   speakers = {s: {r["speaker"].decode() for r in rs} for s, rs in records.items()}
   assert speakers["test"] == {"flite:rms"} == {config.task.held_out_voice}
   for split in ("train", "validation", "test_seen"):
@@ -271,17 +272,18 @@ def test_manifest_errors_are_one_line(tmp_path, data_dir):
 def test_perturbation_settings_reach_every_job():
   """speed, pitch and min_snr_db draw each utterance's conditions; 0 turns each off (the
   ablation's row without perturbation really has none)."""
-  jobs = [job for rows in speech._arithmetic_jobs(_config().task).values()  # pylint: disable=protected-access
-          for *_, job in rows]
+  def jobs_of(**task):
+    plans = speech._arithmetic_jobs(_config(**task).task)  # pylint: disable=protected-access
+    return [job for rows in plans.values() for *_, job in rows]
+
+  jobs = jobs_of()
   speeds, pitches = [j[2] for j in jobs], [j[3] for j in jobs]
   assert 0.85 <= min(speeds) < 0.9 and 1.1 < max(speeds) <= 1.15
   assert 0.85 <= min(pitches) < 0.9 and 1.1 < max(pitches) <= 1.15
   assert {j[5] for j in jobs} == {(15.0, 40.0)} and {j[6] for j in jobs} == {(0.9, 1.1)}
   assert len({j[4] for j in jobs}) == len(jobs)  # Each its own noise seed.
-  plain = [job for rows in speech._arithmetic_jobs(  # pylint: disable=protected-access
-      _config(speed=0.0, pitch=0.0, min_snr_db=0.0).task).values() for *_, job in rows]
+  plain = jobs_of(speed=0.0, pitch=0.0, min_snr_db=0.0)
   assert {(j[2], j[3], j[5], j[6]) for j in plain} == {(1.0, 1.0, None, None)}
-  flite_only = [job for rows in speech._arithmetic_jobs(  # pylint: disable=protected-access
-      _config(flite_share=1.0).task).values() for *_, job in rows]
+  flite_only = jobs_of(flite_share=1.0)
   assert {j[1] for j in flite_only} == {"flite:kal", "flite:kal16", "flite:awb", "flite:slt",
                                         "flite:rms"}

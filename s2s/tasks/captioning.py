@@ -228,11 +228,6 @@ def _clean(caption: str) -> str:
   return " ".join(caption.split())
 
 
-def _hash_split(name: str, val_fraction: float, test_fraction: float) -> str:
-  """A file's split from a hash of its name: stable whatever order the file lists images in."""
-  x = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
-  return "test" if x < test_fraction else "validation" if x < test_fraction + val_fraction else "train"
-
 
 def read_features(c, item: Item, cache: dict) -> np.ndarray:
   """The precomputed features of an image as float32 [regions, channels]: a global vector
@@ -427,7 +422,8 @@ def _coco_splits(c) -> dict:
     raise UserError(f"the captions file {c.captions!r} has no captioned image")
   by_split = {"train": [], "validation": [], "test": []}
   for item in items:
-    by_split[item.split or _hash_split(item.file_name, c.val_fraction, c.test_fraction)].append(item)
+    split = item.split or dataset.hash_split(item.file_name, c.val_fraction, c.test_fraction)
+    by_split[split].append(item)
   for name, members in by_split.items():
     if not members:
       raise UserError(f"the {name} split of {c.captions!r} is empty: the file has only "
@@ -478,12 +474,13 @@ def build(config, workdir=None, sources=None) -> "Task":
     if sources is None:
       raise UserError(f"workdir {workdir!r} holds no {TASK_FILE}: its training never started")
     key, shape_, dtype = input_shape(c)
-    train = [_text._text(r["caption"]) for r in _records(sources["train"], ("caption",))]
+    train = [_text._text(r["caption"])
+             for r in dataset.read_records(sources["train"], ("caption",))]
     tokenizer = tokenizers.train(c.tokenizer, train, vocab_size=c.vocab_size,
                                  min_count=c.min_word_count)
     longest = 0
     for src in sources.values():
-      for r in _records(src, ("captions",)):
+      for r in dataset.read_records(src, ("captions",)):
         longest = max(longest, *(len(tokenizer.encode(x))
                                  for x in _text._text(r["captions"]).split("\n")))
     if c.max_caption_words:
@@ -499,14 +496,6 @@ def build(config, workdir=None, sources=None) -> "Task":
               target_length=saved["target_length"], dataset=saved["dataset"],
               cnn_width=c.cnn_width, cnn_blocks=c.cnn_blocks)
 
-
-def _records(source, keys):
-  """Every record of a source (only `keys` kept), read in chunks."""
-  out = []
-  for start in range(0, len(source), 4096):
-    chunk = source.__getitems__(list(range(start, min(len(source), start + 4096))))
-    out += [{k: r[k] for k in keys} for r in chunk]
-  return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -239,18 +239,14 @@ def read_manifest(path: str) -> tuple[list, collections.Counter]:
   return entries, skipped
 
 
-def _hash_split(name: str, val_fraction: float, test_fraction: float) -> str:
-  x = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
-  return "test" if x < test_fraction else "validation" if x < test_fraction + val_fraction else "train"
-
 
 def _manifest_splits(c) -> dict:
   entries, skipped = read_manifest(c.manifest)
   by_split = {"train": [], "validation": [], "test": []}
   base = os.path.dirname(os.path.abspath(os.path.expanduser(c.manifest)))
   for path, transcript in entries:
-    by_split[_hash_split(os.path.relpath(path, base), c.val_fraction, c.test_fraction)].append(
-        (path, transcript))
+    split = dataset.hash_split(os.path.relpath(path, base), c.val_fraction, c.test_fraction)
+    by_split[split].append((path, transcript))
   usable = {}  # What each split keeps, read once to count what is skipped before building.
   for split, items in by_split.items():
     kept = []
@@ -365,11 +361,11 @@ def build(config, workdir=None, sources=None) -> "Task":
   else:
     if sources is None:
       raise UserError(f"workdir {workdir!r} holds no {TASK_FILE}: its training never started")
-    train = [_text._text(r["text"]) for r in _records(sources["train"], ("text",))]
+    train = [_text._text(r["text"]) for r in dataset.read_records(sources["train"], ("text",))]
     tokenizer = tokenizers.train(c.tokenizer, train, vocab_size=c.vocab_size)
     longest_text, longest_frames = 0, 0
     for src in sources.values():
-      for r in _records(src, ("text", "features")):
+      for r in dataset.read_records(src, ("text", "features")):
         longest_text = max(longest_text, len(tokenizer.encode(_text._text(r["text"]))))
         longest_frames = max(longest_frames, len(r["features"]))
     saved = {"tokenizer": c.tokenizer, "max_frames": longest_frames,
@@ -382,13 +378,6 @@ def build(config, workdir=None, sources=None) -> "Task":
               conv_layers=c.conv_layers, conv_channels=c.conv_channels,
               spec_augment=(c.freq_masks, c.freq_width, c.time_masks, c.time_width))
 
-
-def _records(source, keys):
-  out = []
-  for start in range(0, len(source), 4096):
-    chunk = source.__getitems__(list(range(start, min(len(source), start + 4096))))
-    out += [{k: r[k] for k in keys} for r in chunk]
-  return out
 
 
 def wer(hypotheses: list[str], references: list[str], dataset_name: str) -> float:

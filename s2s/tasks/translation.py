@@ -234,13 +234,13 @@ def build(config, workdir=None, sources=None) -> "Task":
     if sources is None:
       raise UserError(f"workdir {workdir!r} holds no {TASK_FILE}: its training never started")
     texts = Task.texts
-    train_texts = [texts(r) for r in _records(sources["train"])]
+    train_texts = [texts(r) for r in dataset.read_records(sources["train"])]
     tok = {side: tokenizers.train(c.tokenizer, [pair[i] for pair in train_texts],
                                   vocab_size=c.vocab_size)
            for i, side in enumerate(("source", "target"))}
     lengths = [0, 0]
     for src in sources.values():
-      for source, target in (texts(r) for r in _records(src)):
+      for source, target in (texts(r) for r in dataset.read_records(src)):
         lengths[0] = max(lengths[0], len(tok["source"].encode(source)))
         lengths[1] = max(lengths[1], len(tok["target"].encode(target)) + 1)
     if jax.process_index() == 0:
@@ -250,10 +250,6 @@ def build(config, workdir=None, sources=None) -> "Task":
           "tokenizer": c.tokenizer, "query_length": lengths[0], "target_length": lengths[1],
           "source_vocab_size": tok["source"].size, "target_vocab_size": tok["target"].size})
   return Task(tok["source"], tok["target"], lengths[0], lengths[1], c.reverse)
-
-
-def _records(source):
-  return source.__getitems__(list(range(len(source))))
 
 
 class Task(_text.TextTask):
