@@ -70,6 +70,13 @@ class ArithmeticTask:
     return len(str(bound[-1])) + ("-" in self.ops)
 
 
+def two_terms(task_config) -> ArithmeticTask:
+  """The questions of a task config's `digits` and `ops` with two terms and no parentheses
+  (`12+345`), as the captioning and speech tasks write and speak them."""
+  return ArithmeticTask(digits=task_config.digits, ops=task_config.ops, num_terms=2,
+                        parentheses=False)
+
+
 def evaluate(tree: Tree) -> int:
   if isinstance(tree, int):
     return tree

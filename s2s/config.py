@@ -251,6 +251,16 @@ class Machine(NamedTuple):
   memory_bytes: float  # What one run may use.
 
 
+def check_val_fraction(task_config):
+  """A UserError unless `val_fraction` of `num_examples` leaves both train and validation some
+  examples (the tasks that make their own examples)."""
+  num_val = round(task_config.num_examples * task_config.val_fraction)
+  if num_val == 0 or num_val == task_config.num_examples:
+    raise UserError(f"config.task.val_fraction={task_config.val_fraction} of "
+                    f"config.task.num_examples={task_config.num_examples} leaves an empty train "
+                    f"or validation split")
+
+
 def parse_stop_at(text: str):
   """`"metric>=value"` -> (metric, ">=", value); "" -> None."""
   if not text:

@@ -57,6 +57,29 @@ needs_voices = pytest.mark.skipif(
     reason="flite and espeak-ng are not installed (sudo scripts/install_system_data.sh)")
 
 
+def check_predict_files(workdir, files, plots, alphabet):
+  """s2s.predict on `files`, greedy and with a beam of 2, plotting attention into `plots`: a
+  line per file, in order, each prediction written in `alphabet`, and a plot per file."""
+  for beam in ("1", "2"):
+    result = run_cli("s2s.predict", [f"--workdir={workdir}", f"--beam={beam}",
+                                     f"--plot_attention={plots}", *files])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [l.split("\t")[0] for l in lines] == files
+    assert all(set(l.split("\t")[1]) <= set(alphabet) for l in lines), lines
+  assert sorted(os.listdir(plots)) == [f"query_{i + 1}.png" for i in range(len(files))]
+
+
+def check_predict_refuses_bad_files(workdir, directory, suffix):
+  """s2s.predict on a text file named *`suffix` and on a missing file: one-line errors."""
+  bad = directory / f"notes{suffix}"
+  bad.write_text("not what the name says")
+  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(bad)]), bad.name)
+  missing = directory / f"no{suffix}"
+  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(missing)]),
+                    missing.name)
+
+
 def load_config(name, arg=""):
   """configs/<name>.py's get_config(arg)."""
   spec = importlib.util.spec_from_file_location(f"s2s_config_{name}",

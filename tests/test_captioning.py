@@ -10,7 +10,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from conftest import assert_user_error, load_config, read_metrics, run_cli
+from conftest import (assert_user_error, check_predict_files, check_predict_refuses_bad_files,
+                      load_config, read_metrics, run_cli)
 from s2s import config as config_lib
 from s2s import dataset
 from s2s import images
@@ -233,20 +234,8 @@ def test_train_then_caption_png_files(tmp_path, data_dir):
     # Twice the size: predict resizes to the training size.
     images.write_png(files[-1], np.kron(images.compose_expression(
         text, pools["test"], rng, height=height, width=width), np.ones((2, 2), np.uint8)))
-  for beam in ("1", "2"):
-    result = run_cli("s2s.predict", [f"--workdir={workdir}", f"--beam={beam}",
-                                     f"--plot_attention={tmp_path / 'plots'}", *files])
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert [l.split("\t")[0] for l in lines] == files
-    assert all(set(l.split("\t")[1]) <= set("0123456789+") for l in lines), lines
-  assert sorted(os.listdir(tmp_path / "plots")) == ["query_1.png", "query_2.png"]
-
-  bad = tmp_path / "notes.png"
-  bad.write_text("not an image")
-  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(bad)]), "notes.png")
-  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(tmp_path / "no.png")]),
-                    "no.png")
+  check_predict_files(workdir, files, tmp_path / "plots", "0123456789+")
+  check_predict_refuses_bad_files(workdir, tmp_path, ".png")
 
 
 def test_coco_training_scores_as_coco_does(tmp_path, data_dir):

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import assert_user_error, load_config, needs_voices, read_metrics, run_cli
+from conftest import (assert_user_error, check_predict_files, check_predict_refuses_bad_files,
+                      load_config, needs_voices, read_metrics, run_cli)
 from s2s import audio
 from s2s import models
 from s2s.tasks import speech
@@ -193,20 +194,8 @@ def test_train_then_transcribe_wav_files(tmp_path, data_dir):
     files.append(str(tmp_path / f"q{i}.wav"))
     audio.write_wav(files[-1], audio.synthesize(audio.spoken_expression(text),
                                                 audio.Voice.parse(voice)), rate=22050)
-  for beam in ("1", "2"):
-    result = run_cli("s2s.predict", [f"--workdir={workdir}", f"--beam={beam}",
-                                     f"--plot_attention={tmp_path / 'plots'}", *files])
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert [l.split("\t")[0] for l in lines] == files
-    assert all(set(l.split("\t")[1]) <= set("0123456789+") for l in lines), lines
-  assert sorted(os.listdir(tmp_path / "plots")) == ["query_1.png", "query_2.png"]
-
-  bad = tmp_path / "notes.wav"
-  bad.write_text("not audio")
-  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(bad)]), "notes.wav")
-  assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(tmp_path / "no.wav")]),
-                    "no.wav")
+  check_predict_files(workdir, files, tmp_path / "plots", "0123456789+")
+  check_predict_refuses_bad_files(workdir, tmp_path, ".wav")
   long = tmp_path / "long.wav"
   audio.write_wav(str(long), np.zeros(16000 * 30, np.float32))
   assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(long)]), "long.wav",

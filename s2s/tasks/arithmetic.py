@@ -64,10 +64,7 @@ def check(c):
   """What RULES cannot say: known operators, two non-empty splits, longer operands for the
   length-generalization split."""
   questions(c)  # Its operators.
-  num_val = round(c.num_examples * c.val_fraction)
-  if num_val == 0 or num_val == c.num_examples:
-    raise UserError(f"config.task.val_fraction={c.val_fraction} of config.task.num_examples="
-                    f"{c.num_examples} leaves an empty train or validation split")
+  config_lib.check_val_fraction(c)
   if (c.num_length_generalization and c.length_generalization_digits
       and c.length_generalization_digits <= c.digits):
     raise UserError(f"config.task.length_generalization_digits must exceed digits={c.digits}, "

@@ -110,15 +110,12 @@ def shape(v) -> config_lib.Shape:
 def check(c):
   """What RULES cannot say: the arithmetic grammar, the splits, the COCO paths (last)."""
   if c.dataset == "arithmetic":
-    _grammar(c)
+    arithmetic.two_terms(c)
     if c.tokenizer != "char":
       raise UserError("config.task.tokenizer must be 'char' for dataset='arithmetic' (its "
                       "captions are digits and operators)")
   if c.dataset != "coco":
-    num_val = round(c.num_examples * c.val_fraction)
-    if num_val == 0 or num_val == c.num_examples:
-      raise UserError(f"config.task.val_fraction={c.val_fraction} of config.task.num_examples="
-                      f"{c.num_examples} leaves an empty train or validation split")
+    config_lib.check_val_fraction(c)
     return
   if not c.val_fraction + c.test_fraction < 1:
     raise UserError(f"config.task.val_fraction + config.task.test_fraction must be below 1, "
@@ -138,10 +135,6 @@ def check(c):
       raise UserError(f"config.task.{field} {c[field]!r} does not exist")
   if c.images and not os.path.isdir(os.path.expanduser(c.images)):
     raise UserError(f"config.task.images {c.images!r} is not a directory")
-
-
-def _grammar(c) -> arithmetic.ArithmeticTask:
-  return arithmetic.ArithmeticTask(digits=c.digits, ops=c.ops, num_terms=2, parentheses=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,7 +315,7 @@ def input_shape(c) -> tuple[str, tuple, type]:
   """(batch key, one example's shape, dtype) of the dataset's model input. For precomputed
   features the shape is read from the first image's file."""
   if c.dataset == "arithmetic":
-    width = images.expression_width(_grammar(c).max_query_length())
+    width = images.expression_width(arithmetic.two_terms(c).max_query_length())
     return "image", (ARITHMETIC_HEIGHT, -(-width // 8) * 8, 1), np.uint8
   if c.dataset == "fashion":
     height, width = scene_size(c.num_items)
@@ -373,7 +366,7 @@ class Captioning(tfds.core.GeneratorBasedBuilder):
 def _arithmetic_splits(c) -> dict:
   """split -> (images, iterator of (name, {'image'}, [caption], training)) of handwritten
   expressions; each split's digits come from its own pool of handwritten digit images."""
-  grammar = _grammar(c)
+  grammar = arithmetic.two_terms(c)
   pairs = arithmetic.make_splits(grammar, num_examples=c.num_examples,
                                  val_fraction=c.val_fraction, num_test=c.num_test, seed=c.seed)
   pools = images.digit_pools(c.seed)

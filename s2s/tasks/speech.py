@@ -108,7 +108,7 @@ def shape(v) -> config_lib.Shape:
 def check(c):
   """What RULES cannot say: the arithmetic grammar, the voices, the manifest (last)."""
   if c.dataset == "arithmetic":
-    _grammar(c)
+    arithmetic.two_terms(c)
     if c.tokenizer != "char":
       raise UserError("config.task.tokenizer must be 'char' for dataset='arithmetic' (its "
                       "transcripts are digits and operators)")
@@ -116,10 +116,7 @@ def check(c):
     if voice.engine != "flite" or voice.name not in audio.FLITE_VOICES:
       raise UserError(f"config.task.held_out_voice {c.held_out_voice!r} is not a flite voice "
                       f"(one of {', '.join('flite:' + v for v in audio.FLITE_VOICES)})")
-    num_val = round(c.num_examples * c.val_fraction)
-    if num_val == 0 or num_val == c.num_examples:
-      raise UserError(f"config.task.val_fraction={c.val_fraction} of config.task.num_examples="
-                      f"{c.num_examples} leaves an empty train or validation split")
+    config_lib.check_val_fraction(c)
     return
   if c.target != "transcript":
     raise UserError("config.task.target='answer' needs dataset='arithmetic' (a manifest's "
@@ -135,10 +132,6 @@ def check(c):
     raise UserError(f"config.task.manifest {c.manifest!r} does not exist")
   if os.path.isdir(path):
     raise UserError(f"config.task.manifest {c.manifest!r} is a directory, not a manifest file")
-
-
-def _grammar(c) -> arithmetic.ArithmeticTask:
-  return arithmetic.ArithmeticTask(digits=c.digits, ops=c.ops, num_terms=2, parentheses=False)
 
 
 def _held_out(c) -> "audio.Voice":
@@ -164,7 +157,7 @@ def training_voices(c) -> list:
 def _arithmetic_jobs(c) -> dict:
   """split -> [(name, spoken words, text, speaker, synthesis job)]; each job draws its own
   voice, speed, pitch and noise from the seed, the split and its index."""
-  pairs = arithmetic.make_splits(_grammar(c), num_examples=c.num_examples,
+  pairs = arithmetic.make_splits(arithmetic.two_terms(c), num_examples=c.num_examples,
                                  val_fraction=c.val_fraction, num_test=c.num_test, seed=c.seed)
   pairs["test_seen"] = pairs["test"]
   voices = training_voices(c)
