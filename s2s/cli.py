@@ -134,15 +134,27 @@ _STOP = {}  # The signal that asked the program to stop, once one has.
 def stop_on_sigterm():
   """SIGTERM (kill, SLURM preemption) stops a program as Ctrl-C does: as a KeyboardInterrupt
   naming the signal, which the program reports in one line. The signal is also recorded for
-  `check_stop`, in case library code caught the KeyboardInterrupt where it landed."""
+  `check_stop`, in case library code caught the KeyboardInterrupt where it landed. Where
+  Python cannot raise it (a signal landing in a garbage-collector callback), it is not printed
+  as a traceback: `check_stop` raises it at the next step."""
   signal.signal(signal.SIGTERM, _raise_interrupt)
   signal.signal(signal.SIGINT, _raise_interrupt)
+  if not getattr(sys.unraisablehook, "quiet_stop", False):
+    sys.unraisablehook = _quiet_stop_hook(sys.unraisablehook)
 
 
 def check_stop():
   """Raises the KeyboardInterrupt of a stop signal received earlier (called between steps)."""
   if _STOP:
     raise KeyboardInterrupt(_STOP["signal"])
+
+
+def _quiet_stop_hook(hook):
+  def quiet(unraisable):
+    if not (_STOP and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+      hook(unraisable)
+  quiet.quiet_stop = True
+  return quiet
 
 
 def _raise_interrupt(signum, frame):

@@ -370,3 +370,28 @@ def test_an_interrupt_is_one_line_naming_a_whole_checkpoint(tmp_path, data_dir, 
   resumed = int(lines[0].split("resume from checkpoint ")[1])
   assert resumed >= 40 and resumed % 20 == 0
   assert params_of(workdir)[0] == resumed  # The newest whole checkpoint: a rerun starts there.
+
+
+def test_a_signal_landing_where_python_cannot_raise_stops_at_the_next_step():
+  # A signal handled inside a destructor or a garbage-collector callback (as JAX's) cannot raise
+  # there: Python would print "Exception ignored ... Traceback". It must stay quiet, and the
+  # stop must still come, from check_stop between steps.
+  program = """
+import os, signal, sys
+from s2s import cli
+cli.stop_on_sigterm()
+class Collected:
+  def __del__(self):
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(1000): pass  # The handler runs here, inside __del__.
+Collected()
+print("still running")
+try:
+  cli.check_stop()
+except KeyboardInterrupt as e:
+  print("stopped by", e)
+"""
+  result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=60)
+  assert result.stdout.split("\n")[:2] == ["still running", "stopped by SIGINT"], result
+  assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result
