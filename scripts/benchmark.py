@@ -1,6 +1,8 @@
-"""Speed of s2s on this machine: the Keras recipe, time to 99%, a large model, decoding, pmap.
+"""Speed of s2s on this machine: the Keras recipe, time to 99%, a large model, decoding, pmap,
+length buckets, the captioning and speech tasks.
 
-  python scripts/benchmark.py [--only keras,to99,large,decode,pmap,buckets] [--repeats 3] [--json]
+  python scripts/benchmark.py [--only keras,to99,large,decode,pmap,buckets,tasks] [--repeats 3]
+      [--json] [--data_dir DIR]
   python scripts/benchmark.py --peers [--repeats 3] [--json]
 
 a. keras:  the Keras addition_rnn recipe (3 digits, 45k examples, LSTM 128, batch 32):
@@ -19,7 +21,12 @@ e. pmap:   the pmap'd train step over one device against the same step under pla
 f. buckets: translation (configs/translation.py) training examples/s with batches padded to the
            corpus's longest sentence and with 4 length buckets (config.length_buckets),
            measured alternately, and the share of computed positions holding real tokens.
-g. peers:  (--peers; needs `pip install -e ".[peers]"`) the Keras recipe in s2s
+g. tasks:  captioning and speech (configs/captioning.py, configs/speech.py as shipped):
+           training examples/s of the real loop, matmul and convolution FLOPs per example counted
+           from the train step's jaxpr (scan bodies once per step), and GFLOP/s as a fraction of
+           the matmul peak. Speech synthesizes its dataset first (minutes; needs flite and
+           espeak-ng): --data_dir keeps the datasets for the next run.
+h. peers:  (--peers; needs `pip install -e ".[peers]"`) the Keras recipe in s2s
            (configs/addition.py at Keras's constant Adam 1e-3), in Keras 3 on JAX and in Keras 3
            on TensorFlow (scripts/keras_addition.py), and s2s's fastest recipe
            (configs/addition_fast.py), each a process of its own, run one after another
@@ -54,6 +61,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import flax  # pylint: disable=wrong-import-position
 import flax.jax_utils  # pylint: disable=wrong-import-position
 import jax  # pylint: disable=wrong-import-position
+import jax.extend.core  # pylint: disable=wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
@@ -145,6 +153,45 @@ def training_flops_per_example(model, task) -> float:
   return 3 * forward
 
 
+def jaxpr_flops(jaxpr) -> float:
+  """Matmul and convolution FLOPs of a (closed) jaxpr, as it runs: a scan's body counted once per
+  iteration (XLA's cost analysis counts it once), a cond's costliest branch. Elementwise
+  operations are not counted. A while loop's trip count is unknown: raises ValueError."""
+  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+  total = 0.0
+  for eqn in jaxpr.eqns:
+    name, params = eqn.primitive.name, eqn.params
+    if name == "dot_general":
+      (lhs_contract, _), (lhs_batch, _) = params["dimension_numbers"]
+      lhs, rhs = (v.aval.shape for v in eqn.invars)
+      out = eqn.outvars[0].aval.shape
+      total += 2 * np.prod(out, dtype=float) * np.prod([lhs[d] for d in lhs_contract], dtype=float)
+      del rhs, lhs_batch
+    elif name == "conv_general_dilated":
+      rhs = eqn.invars[1].aval.shape
+      spec = params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial).
+      per_output = np.prod([rhs[d] for d in spec[1:]], dtype=float)
+      total += 2 * np.prod(eqn.outvars[0].aval.shape, dtype=float) * per_output
+    elif name == "while":
+      if jaxpr_flops(params["body_jaxpr"]):
+        raise ValueError("a while loop with matmuls: its trip count is unknown")
+    elif name == "cond":
+      total += max(jaxpr_flops(b) for b in params["branches"])
+    else:
+      inner = sum(jaxpr_flops(j) for j in jax.extend.core.jaxprs_in_params(params))
+      total += inner * (params["length"] if name == "scan" else 1)
+  return total
+
+
+def step_flops_per_example(setup: "Setup", batch) -> float:
+  """Matmul and convolution FLOPs per example of the train step on `batch` (a host batch, as
+  `Setup.batches` yields), counted from the step's jaxpr (`jaxpr_flops`)."""
+  step = jax.vmap(setup.step, axis_name=train.AXIS)
+  state = flax.jax_utils.replicate(setup.state)
+  jaxpr = jax.make_jaxpr(step)(state, input_pipeline.shard(batch))
+  return jaxpr_flops(jaxpr) / setup.config.batch_size
+
+
 def time_train_loop(setup: Setup, steps: int) -> dict:
   """Compile time, then `steps` steps of the real loop: grain batches, shard, the pmap'd
   `train_steps` with config.steps_per_dispatch batches per call."""
@@ -194,11 +241,11 @@ def keras_recipe(data_dir, repeats, profile_dir=None, steps=None):
                 "mflop_per_example": setup.flops_per_example() / 1e6}
 
 
-def load_config(path):
+def load_config(path, arg=None):
   spec = importlib.util.spec_from_file_location("benchmarked_config", os.path.join(ROOT, path))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  return module.get_config(arg) if arg is not None else module.get_config()
 
 
 def large_model(data_dir, repeats, peak):
@@ -265,6 +312,35 @@ def length_buckets(data_dir, repeats, buckets=4):
     out[f"examples_per_s@buckets={b}"] = statistics.median(times[b])
     out[f"real_token_share@buckets={b}"] = real / padded
   out["speedup"] = out[f"examples_per_s@buckets={buckets}"] / out["examples_per_s@buckets=0"]
+  return out
+
+
+# name -> (config file, its argument: None = as shipped).
+TASK_CONFIGS = {"captioning": ("configs/captioning.py", None), "speech": ("configs/speech.py", None)}
+
+
+def task_throughput(data_dir, repeats, peak, configs=None, steps=100):
+  """Training examples/s of each task's default config in the real loop, its matmul and
+  convolution FLOPs per example (from the step's jaxpr, averaged over the batches' shapes: length
+  buckets differ), and the GFLOP/s that makes as a fraction of the matmul peak."""
+  out = {}
+  for name, (path, arg) in (configs or TASK_CONFIGS).items():
+    setup = Setup(load_config(path, arg), data_dir)
+    runs = [time_train_loop(setup, steps) for _ in range(repeats)]
+    batches, cache = setup.batches(), {}
+    flops = []
+    for _ in range(4 * max(1, setup.config.length_buckets)):
+      batch = next(batches)
+      shapes = tuple(sorted((k, np.shape(v)) for k, v in batch.items()))
+      if shapes not in cache:
+        cache[shapes] = step_flops_per_example(setup, batch)
+      flops.append(cache[shapes])
+    examples_per_s = statistics.median(r["examples_per_s"] for r in runs)
+    gflops = statistics.mean(flops) * examples_per_s / 1e9
+    out[name] = {"examples_per_s": examples_per_s, "step_ms": statistics.median(
+        r["step_ms"] for r in runs), "batch_size": setup.config.batch_size,
+                 "mflop_per_example": statistics.mean(flops) / 1e6, "gflops": gflops,
+                 "fraction_of_matmul_peak": gflops / peak}
   return out
 
 
@@ -491,13 +567,16 @@ def main(argv):
   p.add_argument("--max_epochs", type=int, default=30, help="peers: epochs at most per run.")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
+  p.add_argument("--data_dir", default=None,
+                 help="tasks: where the captioning and speech datasets are (built there if "
+                      "absent; default: a fresh temporary directory).")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
   p.add_argument("--keras_steps", type=int, default=None,
                  help="keras: steps timed per repeat (default: one epoch, 1,406).")
   p.add_argument("--profile", metavar="DIR",
                  help="Also write a profiler trace of the Keras recipe's train loop to DIR.")
   args = p.parse_args(argv)
-  only = args.only or ("" if args.peers else "keras,to99,large,decode,pmap,buckets")
+  only = args.only or ("" if args.peers else "keras,to99,large,decode,pmap,buckets,tasks")
   wanted = list(filter(None, only.split(","))) + (["peers"] if args.peers else [])
   if args.json:  # Standard output is the JSON alone; what TFDS prints goes to standard error.
     with contextlib.redirect_stdout(sys.stderr):
@@ -520,7 +599,7 @@ def main(argv):
 def measure(args, wanted) -> dict:
   out = {"machine": machine()}
   data_dir = tempfile.mkdtemp(prefix="s2s_benchmark_")
-  if "large" in wanted or "keras" in wanted:
+  if {"large", "keras", "tasks"} & set(wanted):
     out["matmul_peak_gflops"] = matmul_peak_gflops()
   if "keras" in wanted:
     out["keras"] = keras_recipe(data_dir, args.repeats, args.profile, args.keras_steps)
@@ -534,6 +613,9 @@ def measure(args, wanted) -> dict:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
   if "buckets" in wanted:
     out["buckets"] = length_buckets(data_dir, args.repeats)
+  if "tasks" in wanted:
+    out["tasks"] = task_throughput(args.data_dir or data_dir, args.repeats,
+                                   out["matmul_peak_gflops"])
   if "peers" in wanted:
     out["peers"] = peers(args.repeats, variants=tuple(args.peer_variants.split(",")),
                          max_epochs=args.max_epochs)

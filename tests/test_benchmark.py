@@ -111,3 +111,64 @@ def test_peers_time_s2s_and_keras_on_jax_side_by_side_as_ratios():
 def test_peers_name_an_unknown_peer():
   with pytest.raises(SystemExit, match="unknown peer 'pytorch'"):
     benchmark.peers(1, variants=("s2s", "pytorch"))
+
+
+# The jaxpr FLOP counter behind the tasks' GFLOP/s --------------------------------------------
+
+def test_jaxpr_flops_counts_matmuls_convolutions_and_every_scan_step():
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  x, w = jnp.ones((4, 6)), jnp.ones((6, 3))
+  assert benchmark.jaxpr_flops(jax.make_jaxpr(lambda x, w: x @ w)(x, w)) == 2 * 4 * 6 * 3
+
+  def recurrence(h, w):  # 5 steps of [4, 3] x [3, 3], and a batched product per step.
+    def step(h, _):
+      return jnp.tanh(h @ w), jnp.einsum("bi,bj->bij", h, h)
+    return jax.lax.scan(step, h, None, length=5)
+  h, sq = jnp.ones((4, 3)), jnp.ones((3, 3))
+  assert benchmark.jaxpr_flops(jax.make_jaxpr(recurrence)(h, sq)) == 5 * (2 * 4 * 3 * 3
+                                                                           + 2 * 4 * 3 * 3)
+  # A 3x3 convolution, 2 -> 5 channels, on a batch of 2 images 8x8, padded: 2*9*2 per output.
+  image, kernel = jnp.ones((2, 2, 8, 8)), jnp.ones((5, 2, 3, 3))
+  conv = lambda a, b: jax.lax.conv(a, b, (1, 1), "SAME")
+  assert benchmark.jaxpr_flops(jax.make_jaxpr(conv)(image, kernel)) == 2 * 9 * 2 * (2 * 5 * 8 * 8)
+  # Under grad: the backward pass's two products are counted too.
+  loss = lambda w: jnp.sum(jnp.tanh(x @ w) @ sq)
+  assert benchmark.jaxpr_flops(jax.make_jaxpr(jax.grad(loss))(w)) == (
+      2 * 4 * 6 * 3 + 2 * 4 * 3 * 3  # forward
+      + 2 * 4 * 3 * 3 + 2 * 4 * 6 * 3)  # backward: through sq, then the weight gradient of w
+  # A cond counts its costliest branch; a while loop's matmuls cannot be counted.
+  branchy = lambda p, x, w: jax.lax.cond(p, lambda: x @ w, lambda: x[:, :3])
+  assert benchmark.jaxpr_flops(jax.make_jaxpr(branchy)(True, x, w)) == 2 * 4 * 6 * 3
+  looped = lambda h: jax.lax.while_loop(lambda c: c[1] < 3, lambda c: (c[0] @ sq, c[1] + 1),
+                                        (h, 0))
+  with pytest.raises(ValueError, match="while loop"):
+    benchmark.jaxpr_flops(jax.make_jaxpr(looped)(h))
+
+
+def test_a_task_throughput_counts_its_cnn_and_every_length_bucket(tmp_path):
+  # Captioning on a small dataset: what the tasks section reports, and a FLOP count that holds
+  # the CNN's convolutions (without them the LSTMs alone would be counted).
+  configs = {"captioning": ("configs/captioning.py", "num_examples=640,epochs=1")}
+  out = benchmark.task_throughput(str(tmp_path), 1, peak=100.0, configs=configs, steps=4)
+  figures = out["captioning"]
+  assert figures["examples_per_s"] == pytest.approx(figures["batch_size"] * 1e3
+                                                    / figures["step_ms"])
+  assert figures["gflops"] == pytest.approx(
+      figures["mflop_per_example"] * figures["examples_per_s"] / 1e3)
+  assert figures["fraction_of_matmul_peak"] == pytest.approx(figures["gflops"] / 100.0)
+  config = benchmark.load_config(*configs["captioning"])
+  assert (config.task.cnn_blocks, config.task.cnn_width) == (3, 16)
+  # The CNN alone (conv-conv-pool blocks of 3x3 convolutions, 16, 32, 64 channels, on the
+  # 12 x 72 image): forward once, backward twice (the first convolution needs no input
+  # gradient). The LSTMs and attention come on top.
+  height, width, channels, cnn = 12, 72, 1, 0
+  for block in range(3):
+    for conv in range(2):
+      out_channels = 16 * 2**block
+      flops = 2 * 9 * channels * out_channels * height * width
+      cnn += (2 if block == conv == 0 else 3) * flops
+      channels = out_channels
+    height, width = height // 2, width // 2
+  assert cnn / 1e6 == pytest.approx(48.27, abs=0.01)
+  assert cnn < figures["mflop_per_example"] * 1e6 < 2 * cnn

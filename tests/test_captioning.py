@@ -5,13 +5,16 @@ are one-line errors."""
 
 import json
 import os
+import shutil
 
+import jax
 import ml_collections
 import numpy as np
 import pytest
 
 from conftest import (assert_user_error, check_predict_files, check_predict_refuses_bad_files,
                       load_config, read_metrics, run_cli)
+from s2s import checkpoints
 from s2s import config as config_lib
 from s2s import dataset
 from s2s import images
@@ -213,11 +216,23 @@ TRAIN = ["--config=configs/captioning.py:num_examples=400,digits=2,epochs=2,hidd
 
 def test_train_then_caption_png_files(tmp_path, data_dir):
   """A tiny run reports the captioning metrics and the blank-image check, plots attention
-  over images, and s2s.predict captions PNG files (greedy, beam) and refuses a bad one."""
+  over images, resumes exactly from a checkpoint (convolutions and all), and s2s.predict
+  captions PNG files (greedy, beam) and refuses a bad one."""
   workdir = tmp_path / "run"
-  result = run_cli("s2s.train", [*TRAIN, f"--workdir={workdir}",
-                                 f"--config.data_dir={data_dir}"])
+  args = [*TRAIN, "--config.checkpoint_every_steps=9", f"--config.data_dir={data_dir}"]
+  result = run_cli("s2s.train", [*args, f"--workdir={workdir}"])
   assert result.returncode == 0, result.stderr
+  resumed = tmp_path / "resumed"  # Killed after its step-9 checkpoint, then rerun.
+  shutil.copytree(workdir, resumed)
+  shutil.rmtree(resumed / "checkpoints" / "18")
+  (resumed / "done.json").unlink()
+  result = run_cli("s2s.train", [*args, f"--workdir={resumed}"])
+  assert result.returncode == 0 and "resuming at step 9" in result.stdout, result.stderr
+  final, step = checkpoints.restore_params(str(workdir))
+  again, step_again = checkpoints.restore_params(str(resumed))
+  assert step == step_again == 18
+  for x, y in zip(jax.tree.leaves(final), jax.tree.leaves(again), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   events = {e["split"]: e for e in read_metrics(workdir)}
   for name in ("exact_match", "cer", "distinct_captions", "exact_match_beam2"):
     assert 0 <= events["test"][name] <= (np.inf if name == "cer" else 1), name
