@@ -14,6 +14,9 @@ Datasets (s2s/tasks/speech.py):
               what was said) or target=answer (compute it). The `test` split is spoken by a
               flite voice never heard in training (held_out_voice); `test_seen` holds the
               same questions in the training voices.
+  sentences   the English messages of the installed software's gettext catalogs (the
+              translation task's corpus) that are plain words, spoken the same way;
+              target=transcript (recognition) or target=translation (their French text)
   manifest    your recordings: path<TAB>transcript lines, WAV or FLAC at any sample rate
 
 Arguments: dataset, target, digits, ops, manifest, held_out_voice, num_examples,
@@ -43,13 +46,18 @@ def get_config(arg=None):
   config.task = ml_collections.ConfigDict()
   config.task.name = "speech"
   config.task.dataset = arg.dataset
-  config.task.target = arg.target  # arithmetic: "transcript" (hearing) or "answer" (computing).
+  # arithmetic: "transcript" (hearing) or "answer" (computing); sentences: "transcript" or
+  # "translation" (the French text: speech translation).
+  config.task.target = arg.target
   config.task.digits = arg.digits
   config.task.ops = arg.ops
-  config.task.num_examples = arg.num_examples  # Train + validation utterances (arithmetic).
+  # Train + validation utterances (arithmetic); training sentences at most (sentences).
+  config.task.num_examples = arg.num_examples
   config.task.val_fraction = 0.1
-  config.task.test_fraction = 0.1  # manifest: the test share (by a hash of the path).
-  config.task.num_test = 1_000  # Test questions, each spoken twice (test, test_seen).
+  config.task.test_fraction = 0.1  # manifest, sentences: the test share (by a hash).
+  # Test questions, each spoken twice (test, test_seen); sentences: at most this many
+  # validation and test sentences.
+  config.task.num_test = 1_000
   config.task.seed = 0
   # The speaker of the headline test split; flite's other voices and every English espeak-ng
   # voice speak the training data.
@@ -60,6 +68,11 @@ def get_config(arg=None):
   config.task.speed = 0.15
   config.task.pitch = 0.15
   config.task.min_snr_db = 15.0  # Noise at 15-40 dB SNR.
+  # sentences: the English messages of the installed software's gettext catalogs, translated
+  # to lang (the translation task's corpus), of at most max_chars characters.
+  config.task.corpus_path = "/usr/share/locale"
+  config.task.lang = "fr"
+  config.task.max_chars = 60
   config.task.manifest = arg.manifest
   config.task.max_seconds = 20.0
   config.task.tokenizer = "char"

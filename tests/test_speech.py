@@ -276,3 +276,105 @@ def test_perturbation_settings_reach_every_job():
   flite_only = jobs_of(flite_share=1.0)
   assert {j[1] for j in flite_only} == {"flite:kal", "flite:kal16", "flite:awb", "flite:slt",
                                         "flite:rms"}
+
+
+# Spoken sentences --------------------------------------------------------------------------
+
+_PLAIN_PAIRS = [(f"{verb} the {thing}", f"{fr_verb} le {fr_thing}")
+                for verb, fr_verb in [("Open", "Ouvrir"), ("Close", "Fermer"), ("Save", "Enregistrer"),
+                                      ("Print", "Imprimer"), ("Delete", "Supprimer"),
+                                      ("Copy", "Copier")]
+                for thing, fr_thing in [("file", "fichier"), ("window", "fenêtre"),
+                                        ("folder", "dossier"), ("document", "document"),
+                                        ("page", "page"), ("message", "message"),
+                                        ("picture", "image")]]
+
+
+def _write_po(root, pairs, lang="fr"):
+  """A gettext tree with one catalog of `pairs` in `lang`: the corpus the sentences read."""
+  messages = os.path.join(root, lang, "LC_MESSAGES")
+  os.makedirs(messages, exist_ok=True)
+  with open(os.path.join(messages, "demo.po"), "w", encoding="utf-8") as f:
+    f.write('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n')
+    for english, translated in pairs:
+      f.write(f'msgid "{english}"\nmsgstr "{translated}"\n\n')
+  return str(root)
+
+
+def _sentence_config(root, **task):
+  config = load_config("speech", "dataset=sentences")
+  config.task.update(corpus_path=root, num_test=6, **task)
+  return config
+
+
+def test_spoken_sentences_are_plain_words_and_never_cross_splits(tmp_path):
+  odd = [("_Open the recent file", "_Ouvrir le fichier récent"),  # An accelerator mark.
+         ("Open the recent file.", "Ouvrir le fichier récent."),  # Reads the same: one sentence.
+         ("--force-overwrite", "--force-overwrite"),  # Not words.
+         ("Quit", "Quitter"),  # One word.
+         ("Saved %s files", "%s fichiers enregistrés"),  # A format specifier.
+         ("Don't save read-only files?", "Ne pas enregistrer les fichiers en lecture seule ?")]
+  root = _write_po(tmp_path / "locale", _PLAIN_PAIRS + odd)
+  splits = speech.sentence_splits(_sentence_config(root).task)
+  spoken = {s: [words for words, _ in pairs] for s, pairs in splits.items()}
+  texts = {s: [text for _, text in pairs] for s, pairs in splits.items()}
+  every = [w for ws in spoken.values() for w in ws]
+  assert len(every) == len(_PLAIN_PAIRS) + 2 == len(set(every))
+  assert "Open the recent file" in every or "Open the recent file." in every
+  assert "Don't save read-only files?" in every
+  for split in spoken:  # The target is what was said, lowercase and without punctuation.
+    assert texts[split] == [speech.transcript(w) for w in spoken[split]]
+  assert speech.transcript("Don't save read-only files?") == "don't save read only files"
+  assert not set(texts["train"]) & (set(texts["test"]) | set(texts["validation"]))
+  assert not set(texts["validation"]) & set(texts["test"])
+  assert 0 < len(texts["test"]) <= 6 and len(texts["train"]) > 20
+  # At most num_examples training sentences, drawn by the seed.
+  fewer = speech.sentence_splits(_sentence_config(root, num_examples=10).task)
+  assert len(fewer["train"]) == 10 and set(fewer["train"]) <= set(splits["train"])
+  # Speech translation: the same sentences, their French translation as the target.
+  french = speech.sentence_splits(_sentence_config(root, target="translation").task)
+  assert [w for w, _ in french["test"]] == spoken["test"]
+  assert all(t in dict(_PLAIN_PAIRS + odd).values() or t == "Ouvrir le fichier récent"
+             for _, t in french["train"] + french["test"])
+  assert "_" not in "".join(t for _, t in french["train"] + french["test"])
+
+
+def test_sentence_config_errors_are_one_line(tmp_path, data_dir):
+  def train(*args):
+    return run_cli("s2s.train", ["--config=configs/speech.py:dataset=sentences",
+                                 f"--workdir={tmp_path / 'run'}", f"--config.data_dir={data_dir}",
+                                 *args])
+  assert_user_error(train(f"--config.task.corpus_path={tmp_path / 'none'}"),
+                    "config.task.corpus_path", "not a directory")
+  assert_user_error(train("--config.task.target=answer"), "dataset='arithmetic'")
+  assert_user_error(run_cli("s2s.train", [
+      "--config=configs/speech.py", "--config.task.target=translation",
+      f"--workdir={tmp_path / 'r2'}", f"--config.data_dir={data_dir}"]), "dataset='sentences'")
+  empty = _write_po(tmp_path / "empty", [("Quit", "Quitter")])
+  assert_user_error(train(f"--config.task.corpus_path={empty}"), "too few plain English")
+  assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@needs_voices
+def test_spoken_sentences_train_for_recognition_and_translation(tmp_path, data_dir):
+  """A tiny speech translation run: the held-out voice speaks the test sentences, the
+  training voices `test_seen`; BLEU and chrF are reported beside WER and CER."""
+  root = _write_po(tmp_path / "locale", _PLAIN_PAIRS)
+  workdir = tmp_path / "run"
+  result = run_cli("s2s.train", ["--config=configs/speech.py:dataset=sentences,"
+                                 "target=translation,num_examples=30,epochs=1,hidden_size=16,"
+                                 "encoder_layers=1", *SMALL[1:],
+                                 f"--config.task.corpus_path={root}", "--config.task.num_test=6",
+                                 f"--workdir={workdir}", f"--config.data_dir={data_dir}"])
+  assert result.returncode == 0, result.stderr
+  events = {e["split"]: e for e in read_metrics(workdir)}
+  for split in ("validation", "test", "test_seen"):
+    for name in ("wer", "cer", "bleu", "chrf", "exact_match"):
+      assert name in events[split], (split, name)
+    assert 0 <= events[split]["bleu"] <= 100
+  sources = speech.load(_sentence_config(root, target="translation", num_examples=30).task,
+                        str(data_dir))
+  speakers = {s: {r["speaker"].decode() for r in _all(src)} for s, src in sources.items()}
+  assert speakers["test"] == {"flite:rms"} and "flite:rms" not in speakers["test_seen"]
+  texts = {r["text"].decode() for r in _all(sources["test"])}
+  assert texts <= {fr for _, fr in _PLAIN_PAIRS}

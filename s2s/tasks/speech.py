@@ -12,13 +12,20 @@ Datasets (`config.task.dataset`), each prepared once as a TFDS dataset of record
               "357", hearing and computing). One flite voice (`held_out_voice`) is never
               heard in training: the `test` split is the test questions in that voice, the
               headline; `test_seen` is the same questions in the training voices.
+  sentences   real English sentences, the English side of the gettext corpus the translation
+              task reads (GUI and command-line messages of the installed software), kept
+              when they are plain words; spoken as arithmetic's questions are, with the same
+              held-out voice. target=transcript: the words, lowercase, without punctuation
+              (recognition); target=translation: the message's French translation (speech
+              translation). Splits by a hash of the transcript, as the translation task's.
   manifest    the user's recordings: a text file of `path<TAB>transcript` lines, paths
               relative to the file, WAV or FLAC at any sample rate (resampled to 16 kHz).
               Lines without a tab, missing or unreadable files and clips longer than
               max_seconds are skipped and counted; files are split by a hash of the path.
 
-Scored by CER and WER (jiwer; lower is better) and exact match, greedy and beam. For spoken
-arithmetic a word is a number or an operator ("12 + 345" has three).
+Scored by CER and WER (jiwer; lower is better) and exact match, greedy and beam, and for speech
+translation BLEU and chrF too. For spoken arithmetic a word is a number or an operator
+("12 + 345" has three).
 """
 
 import collections
@@ -36,7 +43,9 @@ import tensorflow_datasets as tfds
 from s2s import arithmetic
 from s2s import audio
 from s2s import config as config_lib
+from s2s import corpora
 from s2s import dataset
+from s2s import metrics as metrics_lib
 from s2s import models
 from s2s import tokenizers
 from s2s import vocab as vocab_lib
@@ -44,19 +53,28 @@ from s2s import workdir as workdir_lib
 from s2s.config import Rule
 from s2s.errors import UserError
 from s2s.tasks import _text
+from s2s.tasks import translation
 
-DATASETS = ("arithmetic", "manifest")
+DATASETS = ("arithmetic", "sentences", "manifest")
+TARGETS = {"arithmetic": ("transcript", "answer"), "sentences": ("transcript", "translation"),
+           "manifest": ("transcript",)}
 _FRACTION = dict(above=0, below=1)
 
 RULES = {
     "task.dataset": Rule(str, choices=DATASETS),
-    "task.target": Rule(str, choices=("transcript", "answer"), why="answer: arithmetic only"),
+    "task.target": Rule(str, choices=("transcript", "answer", "translation"),
+                        why="answer: arithmetic only; translation: sentences only"),
     "task.digits": Rule(int, min=1, max=9),
     "task.ops": Rule(str),  # Operators out of "+-*": arithmetic.ArithmeticTask.
-    "task.num_examples": Rule(int, min=2, why="train + validation utterances (arithmetic)"),
+    "task.num_examples": Rule(int, min=2, why="train + validation utterances (arithmetic); "
+                              "train utterances at most (sentences)"),
     "task.val_fraction": Rule(float, **_FRACTION),
     "task.test_fraction": Rule(float, **_FRACTION, why="manifest: the test share"),
-    "task.num_test": Rule(int, min=1, why="test questions (arithmetic)"),
+    "task.num_test": Rule(int, min=1, why="test questions (arithmetic); validation and test "
+                          "sentences at most (sentences)"),
+    "task.corpus_path": Rule(str, why="sentences: a gettext tree such as /usr/share/locale"),
+    "task.lang": Rule(str, why="sentences: the language of the translations"),
+    "task.max_chars": Rule(int, min=1, why="sentences: longer English messages are dropped"),
     "task.seed": Rule(int, min=0, why="the questions, voices and perturbations"),
     "task.held_out_voice": Rule(str, why="a flite voice never heard in training"),
     "task.flite_share": Rule(float, min=0, max=1, why="the share of training utterances "
@@ -77,7 +95,8 @@ RULES = {
     "task.time_width": Rule(int, min=0, why="SpecAugment, in frames (10 ms)"),
 }
 
-METRICS = ("loss", "token_accuracy", "sequence_accuracy", "exact_match", "cer", "wer")
+METRICS = ("loss", "token_accuracy", "sequence_accuracy", "exact_match", "cer", "wer", "bleu",
+           "chrf")
 
 TASK_FILE = "task.json"  # In the workdir: the frames, the tokenizer, the lengths.
 _SPLIT_SEEDS = {"train": 0, "validation": 1, "test": 2, "test_seen": 3}
@@ -106,24 +125,33 @@ def shape(v) -> config_lib.Shape:
 
 
 def check(c):
-  """What RULES cannot say: the arithmetic grammar, the voices, the manifest (last)."""
+  """What RULES cannot say: the target, the arithmetic grammar, the voices, the corpus and the
+  manifest (last: the look at the disk)."""
+  if c.target not in TARGETS[c.dataset]:
+    needs = [d for d, targets in TARGETS.items() if c.target in targets]
+    raise UserError(f"config.task.target={c.target!r} needs dataset={needs[0]!r} (the targets "
+                    f"of dataset={c.dataset!r}: {', '.join(TARGETS[c.dataset])})")
+  if c.dataset in ("arithmetic", "sentences"):
+    voice = _held_out(c)
+    if voice.engine != "flite" or voice.name not in audio.FLITE_VOICES:
+      raise UserError(f"config.task.held_out_voice {c.held_out_voice!r} is not a flite voice "
+                      f"(one of {', '.join('flite:' + v for v in audio.FLITE_VOICES)})")
   if c.dataset == "arithmetic":
     arithmetic.two_terms(c)
     if c.tokenizer != "char":
       raise UserError("config.task.tokenizer must be 'char' for dataset='arithmetic' (its "
                       "transcripts are digits and operators)")
-    voice = _held_out(c)
-    if voice.engine != "flite" or voice.name not in audio.FLITE_VOICES:
-      raise UserError(f"config.task.held_out_voice {c.held_out_voice!r} is not a flite voice "
-                      f"(one of {', '.join('flite:' + v for v in audio.FLITE_VOICES)})")
     config_lib.check_val_fraction(c)
     return
-  if c.target != "transcript":
-    raise UserError("config.task.target='answer' needs dataset='arithmetic' (a manifest's "
-                    "target is its transcripts)")
   if not c.val_fraction + c.test_fraction < 1:
     raise UserError(f"config.task.val_fraction + config.task.test_fraction must be below 1, "
                     f"got {c.val_fraction!r} + {c.test_fraction!r}")
+  if c.dataset == "sentences":
+    path = os.path.expanduser(c.corpus_path)
+    if not os.path.isdir(path):
+      raise UserError(f"config.task.corpus_path {c.corpus_path!r} is not a directory of gettext "
+                      f"catalogs (<language>/LC_MESSAGES)")
+    return
   if not c.manifest:
     raise UserError("config.task.manifest is empty: name the manifest file (path<TAB>"
                     "transcript lines)")
@@ -155,20 +183,30 @@ def training_voices(c) -> list:
 # Spoken arithmetic.
 
 def _arithmetic_jobs(c) -> dict:
-  """split -> [(name, spoken words, text, speaker, synthesis job)]; each job draws its own
-  voice, speed, pitch and noise from the seed, the split and its index."""
+  """split -> [(name, text, speaker, synthesis job)] of the arithmetic questions."""
   pairs = arithmetic.make_splits(arithmetic.two_terms(c), num_examples=c.num_examples,
                                  val_fraction=c.val_fraction, num_test=c.num_test, seed=c.seed)
-  pairs["test_seen"] = pairs["test"]
+  return _spoken_jobs(c, {
+      split: [(audio.spoken_expression(query), query if c.target == "transcript" else answer)
+              for query, answer in questions]
+      for split, questions in pairs.items()})
+
+
+def _spoken_jobs(c, items: dict) -> dict:
+  """split -> [(name, text, speaker, synthesis job)] of `items` (split -> [(the words to
+  speak, the target text)]; `test` is spoken again as `test_seen`): each job draws its own
+  voice, speed, pitch and noise from the seed, the split and its index. `test` is spoken by
+  the held-out voice, the other splits by the training voices."""
+  items = dict(items, test_seen=items["test"])
   voices = training_voices(c)
   flite = [v for v in voices if v.engine == "flite"]
   espeak = [v for v in voices if v.engine != "flite"]
   held = _held_out(c)
   out = {}
-  for split, questions in pairs.items():
+  for split, rows_in in items.items():
     rng = np.random.default_rng([c.seed, _SPLIT_SEEDS[split]])
     rows = []
-    for i, (query, answer) in enumerate(questions):
+    for i, (spoken, text) in enumerate(rows_in):
       if split == "test":
         voice = held
       elif not espeak or rng.random() < c.flite_share:
@@ -178,10 +216,9 @@ def _arithmetic_jobs(c) -> dict:
       speed = 1 + rng.uniform(-c.speed, c.speed)
       pitch = 1 + rng.uniform(-c.pitch, c.pitch)
       noise_seed = int(rng.integers(2**31))
-      text = query if c.target == "transcript" else answer
       # Besides the synthesizer's tempo and pitch, Kaldi's speed perturbation (tempo and
       # pitch together, 0.9-1.1) whenever speed varies at all.
-      job = (audio.spoken_expression(query), str(voice), speed, pitch, noise_seed,
+      job = (spoken, str(voice), speed, pitch, noise_seed,
              (c.min_snr_db, _SNR_MAX_DB) if c.min_snr_db else None,
              (0.9, 1.1) if c.speed else None)
       rows.append((f"{split}/{i:06d}", text, str(voice), job))
@@ -189,9 +226,8 @@ def _arithmetic_jobs(c) -> dict:
   return out
 
 
-def _arithmetic_splits(c) -> dict:
-  """split -> (count, iterator of (name, features, text, speaker))."""
-  plans = _arithmetic_jobs(c)
+def _synthesized_splits(plans: dict) -> dict:
+  """split -> (count, iterator of (name, features, text, speaker)) of `_spoken_jobs` plans."""
 
   def examples(split):
     rows = plans[split]
@@ -200,6 +236,55 @@ def _arithmetic_splits(c) -> dict:
       yield name, frames.astype(np.float16), text, speaker
 
   return {split: (len(rows), examples(split)) for split, rows in plans.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Spoken sentences.
+
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z' ,.?!-]*")
+
+
+def speakable(message: str) -> str:
+  """An English message as a person would read it aloud, or "" when it is not plain words:
+  gettext's accelerator marks go ("_Open file" -> "Open file"); then the message must hold
+  only letters, spaces and ' , . ? ! - and at least two words."""
+  text = " ".join(re.sub(r"[_&](?=[A-Za-z])", "", message).split())
+  return text if _PLAIN.fullmatch(text) and len(transcript(text).split()) >= 2 else ""
+
+
+def transcript(text: str) -> str:
+  """What recognition is scored on: the lowercase words, without punctuation ("Don't save
+  read-only files." -> "don't save read only files")."""
+  return " ".join(re.findall(r"[a-z]+(?:'[a-z]+)*", text.lower()))
+
+
+def sentence_splits(c) -> dict:
+  """split -> [(English text to speak, its target text)] of the gettext corpus's plain English
+  messages: at most num_examples for training, num_test for validation and for test, drawn
+  by the seed. Messages that read the same (one transcript) are one sentence, and a sentence's
+  split is fixed by a hash of its transcript, so no test sentence is heard in training."""
+  corpus = corpora.clean(corpora.read_gettext(os.path.expanduser(c.corpus_path), c.lang),
+                         max_source_chars=c.max_chars, max_target_chars=c.max_chars * 3 // 2,
+                         drop_format=True, drop_markup=True)
+  by_transcript = {}
+  for english, translated in corpus.pairs:
+    spoken = speakable(english)
+    if spoken and transcript(spoken) not in by_transcript:
+      by_transcript[transcript(spoken)] = (spoken, " ".join(
+          re.sub(r"[_&](?=\w)", "", translated).split()))
+  split = corpora.split(list(by_transcript.items()), val_fraction=c.val_fraction,
+                        test_fraction=c.test_fraction)
+  most = {"train": c.num_examples, "validation": c.num_test, "test": c.num_test}
+  out = {}
+  for name, pairs in split.items():
+    rng = np.random.default_rng([c.seed, _SPLIT_SEEDS[name]])
+    keep = np.sort(rng.permutation(len(pairs))[:most[name]])
+    out[name] = [(pairs[i][1][0], pairs[i][0] if c.target == "transcript" else pairs[i][1][1])
+                 for i in keep]
+  if not out["train"] or not out["test"]:
+    raise UserError(f"config.task.corpus_path {c.corpus_path!r} holds too few plain English "
+                    f"messages translated to {c.lang!r} ({sum(map(len, out.values()))})")
+  return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +378,9 @@ class SpeechConfig(tfds.core.BuilderConfig):
       path = os.path.abspath(os.path.expanduser(c.manifest))
       fields["manifest"] = [path, os.path.getsize(path), os.path.getmtime(path)]
     else:
+      if c.dataset == "sentences":
+        fields["corpus"] = translation.fingerprint(os.path.abspath(os.path.expanduser(
+            c.corpus_path)))
       fields["voices"] = [str(v) for v in training_voices(c)]  # What this machine has.
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
     super().__init__(name=f"{c.dataset}_{digest}", description=f"speech {c.dataset}")
@@ -302,6 +390,9 @@ _DATA_FIELDS = {
     "arithmetic": ("dataset", "target", "digits", "ops", "num_examples", "val_fraction",
                    "num_test", "seed", "held_out_voice", "flite_share", "speed", "pitch",
                    "min_snr_db"),
+    "sentences": ("dataset", "target", "corpus_path", "lang", "max_chars", "num_examples",
+                  "val_fraction", "test_fraction", "num_test", "seed", "held_out_voice",
+                  "flite_share", "speed", "pitch", "min_snr_db"),
     "manifest": ("dataset", "val_fraction", "test_fraction", "max_seconds"),
 }
 
@@ -322,8 +413,13 @@ class Speech(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     c = self.builder_config.task_config
-    make = {"arithmetic": _arithmetic_splits, "manifest": _manifest_splits}[c.dataset]
-    return {name: self._generate_examples(examples) for name, (_, examples) in make(c).items()}
+    if c.dataset == "manifest":
+      splits = _manifest_splits(c)
+    else:
+      jobs = _arithmetic_jobs(c) if c.dataset == "arithmetic" else _spoken_jobs(
+          c, sentence_splits(c))
+      splits = _synthesized_splits(jobs)
+    return {name: self._generate_examples(examples) for name, (_, examples) in splits.items()}
 
   def _generate_examples(self, examples):
     for key, (name, frames, text, speaker) in enumerate(examples):
@@ -369,7 +465,8 @@ def build(config, workdir=None, sources=None) -> "Task":
   return Task(tokenizer=tokenizer, max_frames=saved["max_frames"],
               target_length=saved["target_length"], dataset=saved["dataset"],
               conv_layers=c.conv_layers, conv_channels=c.conv_channels,
-              spec_augment=(c.freq_masks, c.freq_width, c.time_masks, c.time_width))
+              spec_augment=(c.freq_masks, c.freq_width, c.time_masks, c.time_width),
+              translates=c.target == "translation")
 
 
 
@@ -399,6 +496,7 @@ class Task:
   conv_layers: int
   conv_channels: int
   spec_augment: tuple  # (freq_masks, freq_width, time_masks, time_width)
+  translates: bool = False  # Speech translation: BLEU and chrF are reported too.
 
   @property
   def input_spec(self) -> dict:
@@ -449,13 +547,18 @@ class Task:
     return self._frames(frames)
 
   def text_metrics(self, hypotheses, references, final: bool = False) -> dict:
-    """Exact match, and CER and WER as jiwer computes them (over the whole split)."""
+    """Exact match, CER and WER as jiwer computes them (over the whole split); for speech
+    translation also BLEU and chrF as sacrebleu computes them."""
     del final
     import jiwer  # pylint: disable=import-outside-toplevel
     refs = [r[0] if isinstance(r, list) else r for r in references]
-    return {"exact_match": float(np.mean([h == r for h, r in zip(hypotheses, refs)])),
-            "cer": float(jiwer.cer(refs, hypotheses)),
-            "wer": wer(hypotheses, refs, self.dataset)}
+    out = {"exact_match": float(np.mean([h == r for h, r in zip(hypotheses, refs)])),
+           "cer": float(jiwer.cer(refs, hypotheses)),
+           "wer": wer(hypotheses, refs, self.dataset)}
+    if self.translates:
+      out |= {k: v for k, v in metrics_lib.text_metrics(hypotheses, refs).items()
+              if k in ("bleu", "chrf")}
+    return out
 
   def target_pieces(self, ids) -> list[str]:
     return _text.pieces(self.tokenizer, ids)

@@ -99,7 +99,7 @@ class TranslationConfig(tfds.core.BuilderConfig):
     path = os.path.abspath(os.path.expanduser(task_config.path))
     fields = {k: task_config[k] for k in sorted(TRANSLATION_DATA_FIELDS)}
     fields["path"] = path
-    fields["files"] = _fingerprint(path)
+    fields["files"] = fingerprint(path)
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
     super().__init__(name=f"{task_config.corpus}_{task_config.src}-{task_config.tgt}_{digest}",
                      description=f"{task_config.corpus} {path} {task_config.src}->{task_config.tgt}")
@@ -111,7 +111,8 @@ TRANSLATION_DATA_FIELDS = ("corpus", "path", "src", "tgt", "max_source_chars",
                            "test_fraction")
 
 
-def _fingerprint(path):
+def fingerprint(path):
+  """[(file, size, modification time)] of a corpus file or of a gettext tree's catalogs."""
   if os.path.isfile(path):
     return [(path, os.path.getsize(path), os.path.getmtime(path))]
   out = []
