@@ -19,7 +19,7 @@ d. decode: greedy and beam-5 decoding throughput of an encoder_decoder (queries/
            s2s.inference, as s2s.predict decodes).
 e. pmap:   the pmap'd train step over one device against the same step under plain jit.
 f. buckets: translation (configs/translation.py) training examples/s with batches padded to the
-           corpus's longest sentence and with 4 length buckets (config.length_buckets),
+           corpus's longest sentence and with --buckets (4) length buckets (config.length_buckets),
            measured alternately, and the share of computed positions holding real tokens.
 g. tasks:  captioning and speech (configs/captioning.py, configs/speech.py as shipped):
            training examples/s of the real loop, matmul and convolution FLOPs per example counted
@@ -567,6 +567,8 @@ def main(argv):
   p.add_argument("--max_epochs", type=int, default=30, help="peers: epochs at most per run.")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
+  p.add_argument("--buckets", type=int, default=4,
+                 help="buckets: the length buckets measured against padded batches.")
   p.add_argument("--data_dir", default=None,
                  help="tasks: where the captioning and speech datasets are (built there if "
                       "absent; default: a fresh temporary directory).")
@@ -612,7 +614,7 @@ def measure(args, wanted) -> dict:
   if "pmap" in wanted:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
   if "buckets" in wanted:
-    out["buckets"] = length_buckets(data_dir, args.repeats)
+    out["buckets"] = length_buckets(data_dir, args.repeats, args.buckets)
   if "tasks" in wanted:
     out["tasks"] = task_throughput(args.data_dir or data_dir, args.repeats,
                                    out["matmul_peak_gflops"])
