@@ -3,12 +3,12 @@ TensorFlow) and read as random-access sources, split -> source with len(source) 
 source.__getitems__(indices) -> records. What a record holds is the task's (s2s/tasks/).
 """
 
-import hashlib
 import logging
 import os
 
 import tensorflow_datasets as tfds
 
+from s2s import corpora
 from s2s import tasks
 from s2s.errors import UserError
 
@@ -69,7 +69,7 @@ def read_records(source, keys=None) -> list:
 def hash_split(name: str, val_fraction: float, test_fraction: float) -> str:
   """A file's split ("train", "validation" or "test") from a hash of its name: stable whatever
   order a list of files comes in, and on any machine (not Python's salted hash)."""
-  x = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
+  x = corpora.source_hash(name)
   if x < test_fraction:
     return "test"
   return "validation" if x < test_fraction + val_fraction else "train"

@@ -162,11 +162,10 @@ def jaxpr_flops(jaxpr) -> float:
   for eqn in jaxpr.eqns:
     name, params = eqn.primitive.name, eqn.params
     if name == "dot_general":
-      (lhs_contract, _), (lhs_batch, _) = params["dimension_numbers"]
-      lhs, rhs = (v.aval.shape for v in eqn.invars)
+      (lhs_contract, _), _ = params["dimension_numbers"]
+      lhs = eqn.invars[0].aval.shape
       out = eqn.outvars[0].aval.shape
       total += 2 * np.prod(out, dtype=float) * np.prod([lhs[d] for d in lhs_contract], dtype=float)
-      del rhs, lhs_batch
     elif name == "conv_general_dilated":
       rhs = eqn.invars[1].aval.shape
       spec = params["dimension_numbers"].rhs_spec  # (out features, in features, *spatial).

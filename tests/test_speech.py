@@ -323,8 +323,8 @@ def test_spoken_sentences_are_plain_words_and_never_cross_splits(tmp_path):
   assert "Open the recent file" in every or "Open the recent file." in every
   assert "Don't save read-only files?" in every
   for split in spoken:  # The target is what was said, lowercase and without punctuation.
-    assert texts[split] == [speech.transcript(w) for w in spoken[split]]
-  assert speech.transcript("Don't save read-only files?") == "don't save read only files"
+    assert texts[split] == [speech.normalize_transcript(w) for w in spoken[split]]
+  assert speech.normalize_transcript("Don't save read-only files?") == "don't save read only files"
   assert not set(texts["train"]) & (set(texts["test"]) | set(texts["validation"]))
   assert not set(texts["validation"]) & set(texts["test"])
   assert 0 < len(texts["test"]) <= 6 and len(texts["train"]) > 20

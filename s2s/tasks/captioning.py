@@ -221,7 +221,6 @@ def _clean(caption: str) -> str:
   return " ".join(caption.split())
 
 
-
 def read_features(c, item: Item, cache: dict) -> np.ndarray:
   """The precomputed features of an image as float32 [regions, channels]: a global vector
   [C] is one region, a grid [h, w, C] is h * w regions (row-major, as extracted).
@@ -488,7 +487,6 @@ def build(config, workdir=None, sources=None) -> "Task":
               input_shape=tuple(saved["input_shape"]), input_dtype=saved["input_dtype"],
               target_length=saved["target_length"], dataset=saved["dataset"],
               cnn_width=c.cnn_width, cnn_blocks=c.cnn_blocks)
-
 
 
 @dataclasses.dataclass(frozen=True)

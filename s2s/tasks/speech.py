@@ -248,11 +248,16 @@ def speakable(message: str) -> str:
   """An English message as a person would read it aloud, or "" when it is not plain words:
   gettext's accelerator marks go ("_Open file" -> "Open file"); then the message must hold
   only letters, spaces and ' , . ? ! - and at least two words."""
-  text = " ".join(re.sub(r"[_&](?=[A-Za-z])", "", message).split())
-  return text if _PLAIN.fullmatch(text) and len(transcript(text).split()) >= 2 else ""
+  text = _unmark(message)
+  return text if _PLAIN.fullmatch(text) and len(normalize_transcript(text).split()) >= 2 else ""
 
 
-def transcript(text: str) -> str:
+def _unmark(message: str) -> str:
+  """A gettext message without its accelerator marks ("_Open", "&File") and extra spaces."""
+  return " ".join(re.sub(r"[_&](?=[^\W\d_])", "", message).split())
+
+
+def normalize_transcript(text: str) -> str:
   """What recognition is scored on: the lowercase words, without punctuation ("Don't save
   read-only files." -> "don't save read only files")."""
   return " ".join(re.findall(r"[a-z]+(?:'[a-z]+)*", text.lower()))
@@ -269,9 +274,8 @@ def sentence_splits(c) -> dict:
   by_transcript = {}
   for english, translated in corpus.pairs:
     spoken = speakable(english)
-    if spoken and transcript(spoken) not in by_transcript:
-      by_transcript[transcript(spoken)] = (spoken, " ".join(
-          re.sub(r"[_&](?=\w)", "", translated).split()))
+    if spoken and normalize_transcript(spoken) not in by_transcript:
+      by_transcript[normalize_transcript(spoken)] = (spoken, _unmark(translated))
   split = corpora.split(list(by_transcript.items()), val_fraction=c.val_fraction,
                         test_fraction=c.test_fraction)
   most = {"train": c.num_examples, "validation": c.num_test, "test": c.num_test}
@@ -315,7 +319,6 @@ def read_manifest(path: str) -> tuple[list, collections.Counter]:
       continue
     entries.append((os.path.join(base, os.path.expanduser(file_name.strip())), transcript))
   return entries, skipped
-
 
 
 def _manifest_splits(c) -> dict:
@@ -467,7 +470,6 @@ def build(config, workdir=None, sources=None) -> "Task":
               conv_layers=c.conv_layers, conv_channels=c.conv_channels,
               spec_augment=(c.freq_masks, c.freq_width, c.time_masks, c.time_width),
               translates=c.target == "translation")
-
 
 
 def wer(hypotheses: list[str], references: list[str], dataset_name: str) -> float:
