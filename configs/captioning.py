@@ -25,6 +25,8 @@ Sweeps (`python scripts/launch.py --config configs/captioning.py --sweep NAME --
   arithmetic  target {expression, answer} x 2 seeds, and expression with distort_digits=0
               (experiments/captioning)
   fashion     attention {none, luong} x 2 seeds, greedy and beam 5 (with dataset=fashion)
+  fashion_3   attention {none, luong}, seed 0 (with dataset=fashion,num_items=3: scenes of 3
+              photos, 8 true captions each)
 """
 
 import ml_collections
@@ -102,4 +104,5 @@ SWEEPS = {
                    + product(seeds(2), [{"task.target": "expression",
                                          "task.distort_digits": 0.0}])),
     "fashion": product(seeds(2), axis("model.attention", ["none", "luong"])),
+    "fashion_3": product(seeds(1), axis("model.attention", ["none", "luong"])),
 }
