@@ -29,10 +29,11 @@ g. tasks:  captioning and speech (configs/captioning.py, configs/speech.py as sh
 h. peers:  (--peers; needs `pip install -e ".[peers]"`) the Keras recipe in s2s
            (configs/addition.py at Keras's constant Adam 1e-3), in Keras 3 on JAX and in Keras 3
            on TensorFlow (scripts/keras_addition.py), and s2s's fastest recipe
-           (configs/addition_fast.py), each a process of its own, run one after another
-           --repeats times: steady-state seconds per epoch (validation included), the same per
-           training FLOP, and seconds from process start to the first validation per-character
-           accuracy >= 0.99; ratios s2s / peer of the medians.
+           (configs/addition_fast.py), and the floor: the Keras recipe in plain JAX written
+           for speed alone (scripts/jax_addition.py), each a process of its own, run one after
+           another --repeats times: steady-state seconds per epoch (validation included), the
+           same per training FLOP, and seconds from process start to the first validation
+           per-character accuracy >= 0.99; ratios s2s / peer and floor / Keras of the medians.
 
 --profile DIR also writes a jax.profiler trace of 160 steps of the Keras recipe's loop to DIR
 (open it with TensorBoard's profile plugin or xprof): the per-operation times BENCHMARKS.md
@@ -424,7 +425,10 @@ def time_to_99(config_arg, repeats, threshold=0.99):
 # ---------------------------------------------------------------------------------------------
 # Peers: the Keras recipe in s2s and in Keras 3, one process each, alternating.
 
-PEERS = ("s2s", "keras_jax", "keras_tensorflow", "s2s_fast")
+PEERS = ("s2s", "keras_jax", "keras_tensorflow", "s2s_fast", "jax_floor")
+# The peers that print their validation events as JSON lines on standard output.
+SCRIPTED = {"keras_jax": "keras_addition.py", "keras_tensorflow": "keras_addition.py",
+            "jax_floor": "jax_addition.py"}
 
 
 def keras_flops_per_example() -> float:
@@ -451,11 +455,13 @@ def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
   run_dir = os.path.join(tmp, name)
   os.makedirs(run_dir)
   stderr_path = os.path.join(run_dir, "stderr.txt")
-  if name.startswith("keras_"):
-    command = [sys.executable, os.path.join(ROOT, "scripts", "keras_addition.py"),
+  if name in SCRIPTED:
+    command = [sys.executable, os.path.join(ROOT, "scripts", SCRIPTED[name]),
                f"--max_epochs={max_epochs}", f"--target={target}",
                f"--num_examples={num_examples}"]
-    env = os.environ | {"KERAS_BACKEND": name.removeprefix("keras_"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = os.environ
+    if name.startswith("keras_"):
+      env = env | {"KERAS_BACKEND": name.removeprefix("keras_"), "TF_CPP_MIN_LOG_LEVEL": "2"}
   else:
     config = {"s2s": "configs/addition.py", "s2s_fast": "configs/addition_fast.py"}[name]
     command = [sys.executable, "-m", "s2s.train", f"--config={config}",
@@ -471,10 +477,10 @@ def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
   events = []
   with open(stderr_path, "w") as stderr:
     start = time.perf_counter()
-    keras_peer = name.startswith("keras_")  # Its events come on stdout; s2s's in metrics.jsonl.
+    scripted = name in SCRIPTED  # Its events come on stdout; s2s's in metrics.jsonl.
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=stderr, text=True,
-                               stdout=subprocess.PIPE if keras_peer else subprocess.DEVNULL)
-    if keras_peer:
+                               stdout=subprocess.PIPE if scripted else subprocess.DEVNULL)
+    if scripted:
       for line in process.stdout:
         event = json.loads(line)
         events.append({"seconds": time.perf_counter() - start, "epoch": event["epoch"],
@@ -531,6 +537,7 @@ def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=5
 
   flops = {"keras_jax": keras_flops_per_example(),
            "keras_tensorflow": keras_flops_per_example(),
+           "jax_floor": keras_flops_per_example(),
            "s2s": s2s_flops_per_example("configs/addition.py"),
            "s2s_fast": s2s_flops_per_example("configs/addition_fast.py")}
   out = {"target_char_accuracy": target, "max_epochs": max_epochs, "repeats": repeats}
@@ -544,11 +551,14 @@ def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=5
   def ratio(a, b):
     return None if a is None or b is None else a / b
 
-  for peer in (v for v in variants if v.startswith("keras_")):
-    if "s2s" in variants:
-      epoch = ratio(out["s2s.epoch_s"], out[f"{peer}.epoch_s"])
-      out[f"s2s/{peer}.epoch_s"] = epoch
-      out[f"s2s/{peer}.epoch_s_per_flop"] = ratio(epoch, flops["s2s"] / flops[peer])
+  for peer in (v for v in variants if v in SCRIPTED):
+    # s2s against each peer; and the floor against Keras: how far below Keras 3 any program
+    # of the recipe's operations gets on this machine.
+    for ours in ("s2s", "jax_floor"):
+      if ours in variants and ours != peer:
+        epoch = ratio(out[f"{ours}.epoch_s"], out[f"{peer}.epoch_s"])
+        out[f"{ours}/{peer}.epoch_s"] = epoch
+        out[f"{ours}/{peer}.epoch_s_per_flop"] = ratio(epoch, flops[ours] / flops[peer])
     for ours in (v for v in variants if v.startswith("s2s")):
       out[f"{ours}/{peer}.seconds_to_target"] = ratio(out[f"{ours}.seconds_to_target"],
                                                       out[f"{peer}.seconds_to_target"])

@@ -25,8 +25,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # Keras's own default is TensorFlow.
-import keras  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 
 from s2s import arithmetic  # pylint: disable=wrong-import-position
@@ -55,7 +53,16 @@ def data(seed, num_examples=50_000):
   return out
 
 
+def import_keras():
+  """Keras, imported on first use, so that scripts/jax_addition.py reads the same data
+  without it."""
+  os.environ.setdefault("KERAS_BACKEND", "jax")  # Keras's own default is TensorFlow.
+  import keras  # pylint: disable=import-outside-toplevel
+  return keras
+
+
 def model(hidden_size=128):
+  keras = import_keras()
   m = keras.Sequential([
       keras.Input((QUERY_LENGTH, len(CHARS))),
       keras.layers.LSTM(hidden_size),
@@ -77,9 +84,9 @@ def main(argv):
   p.add_argument("--num_examples", type=int, default=50_000,
                  help="Questions split 90/10 into train and validation (the recipe: 50,000).")
   args = p.parse_args(argv)
-  keras.utils.set_random_seed(args.seed)
   splits = data(args.seed, args.num_examples)
   (x, y), (x_val, y_val) = splits["train"], splits["validation"]
+  import_keras().utils.set_random_seed(args.seed)
   m = model()
   rng = np.random.default_rng(args.seed)
   for epoch in range(1, args.max_epochs + 1):

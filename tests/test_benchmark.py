@@ -92,20 +92,49 @@ def test_a_peer_summary_is_the_steady_epochs_and_the_first_event_at_the_target()
       "final_char_accuracy": 0.5}
 
 
-def test_peers_time_s2s_and_keras_on_jax_side_by_side_as_ratios():
-  """`--peers` with the Keras 3 (JAX backend) peer: both learn, and the ratios are the
-  quotients of the medians, per epoch and per training FLOP."""
-  out = benchmark.peers(1, variants=("s2s", "keras_jax"), max_epochs=3, num_examples=2000)
-  for name in ("s2s", "keras_jax"):
+def test_peers_time_s2s_keras_on_jax_and_the_floor_side_by_side_as_ratios():
+  """`--peers` with the Keras 3 (JAX backend) peer and the plain-JAX floor: all learn, and the
+  ratios are the quotients of the medians, per epoch and per training FLOP."""
+  out = benchmark.peers(1, variants=("s2s", "keras_jax", "jax_floor"), max_epochs=3,
+                        num_examples=2000)
+  for name in ("s2s", "keras_jax", "jax_floor"):
     run, = out["runs"][name]
     assert run["epoch_s"] > 0 and run["epochs_to_target"] is None
     assert run["final_char_accuracy"] > 0.3  # Learning: padding alone is about 0.2.
   assert out["keras_jax.mflop_per_example"] == pytest.approx(6.193152)
+  assert out["jax_floor.mflop_per_example"] == pytest.approx(6.193152)
   assert out["s2s.mflop_per_example"] == pytest.approx(7.064832)
   ratio = out["s2s.epoch_s"] / out["keras_jax.epoch_s"]
   assert out["s2s/keras_jax.epoch_s"] == pytest.approx(ratio)
   assert out["s2s/keras_jax.epoch_s_per_flop"] == pytest.approx(ratio * 6.193152 / 7.064832)
   assert out["s2s/keras_jax.seconds_to_target"] is None and out["s2s.reached"] == "0/1"
+  assert out["jax_floor/keras_jax.epoch_s"] == pytest.approx(
+      out["jax_floor.epoch_s"] / out["keras_jax.epoch_s"])
+  assert out["s2s/jax_floor.epoch_s"] == pytest.approx(out["s2s.epoch_s"] / out["jax_floor.epoch_s"])
+
+
+def test_the_floor_is_keras_s_model_and_loss():
+  """scripts/jax_addition.py computes what the Keras tutorial's model computes: given Keras's
+  weights, the same probabilities and the same cross-entropy."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax_addition  # pylint: disable=import-outside-toplevel
+  import keras_addition  # pylint: disable=import-outside-toplevel
+  x, y = keras_addition.data(0, num_examples=2000)["train"]
+  x, y = x[:64], y[:64]
+  params = jax_addition.init_params(jax.random.PRNGKey(0))
+  bias = np.asarray(params["encoder"]["bias"])
+  assert bias[128:256].tolist() == [1.0] * 128 and not bias[:128].any()  # Unit forget bias.
+  keras_model = keras_addition.model()
+  keras_model.set_weights([np.asarray(a) for layer in ("encoder", "decoder", "dense")
+                           for a in params[layer].values()])
+  logits = jax_addition.logits(params, x, unroll=False)
+  np.testing.assert_allclose(jax.nn.softmax(logits), keras_model.predict(x, verbose=0),
+                             atol=1e-5)
+  keras_loss = keras_model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)["loss"]
+  assert float(jax_addition.loss_fn(params, x, y, unroll=False)) == pytest.approx(keras_loss,
+                                                                                   rel=1e-5)
+  # Unrolled, the same program.
+  np.testing.assert_allclose(jax_addition.logits(params, x, unroll=True), logits, atol=1e-5)
 
 
 def test_peers_name_an_unknown_peer():
