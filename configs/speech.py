@@ -21,7 +21,8 @@ Datasets (s2s/tasks/speech.py):
 
 Arguments: dataset, target, digits, ops, manifest, held_out_voice, num_examples,
 spec_augment (True|False), conv_layers (time reduction 2**conv_layers), encoder_layers,
-hidden_size, attention (none|bahdanau|luong), epochs.
+hidden_size, attention (none|bahdanau|luong), ctc_weight (joint CTC-attention; 0 = none),
+epochs.
 
 Sweeps (`python scripts/launch.py --config configs/speech.py --sweep NAME --workdir DIR`):
   arithmetic  target {transcript, answer} x 2 seeds (experiments/speech)
@@ -41,7 +42,7 @@ def get_config(arg=None):
   arg = config_lib.parse_arg(arg, dataset="arithmetic", target="transcript", digits=3, ops="+",
                              manifest="", held_out_voice="flite:rms", num_examples=12_000,
                              spec_augment=True, conv_layers=2, encoder_layers=2,
-                             hidden_size=128, attention="luong", epochs=10.0)
+                             hidden_size=128, attention="luong", ctc_weight=0.0, epochs=10.0)
   config = config_lib.base_config()
   config.task = ml_collections.ConfigDict()
   config.task.name = "speech"
@@ -94,6 +95,10 @@ def get_config(arg=None):
   config.model.hidden_size = arg.hidden_size
   config.model.embed_dim = 64
   config.model.dropout = 0.2
+  # Joint CTC-attention (ESPnet's mtlalpha): the listener's own CTC output layer, its loss
+  # times ctc_weight added to the speller's cross-entropy, so that attention learns a
+  # monotonic alignment sooner.
+  config.model.ctc_weight = arg.ctc_weight
 
   config.batch_size = 32
   config.eval_batch_size = 250

@@ -143,6 +143,8 @@ RULES = {
     "model.embed_dim": Rule(int, min=0, why="0 = one-hot input"),
     "model.attention": Rule(str, choices=("none", "bahdanau", "luong")),
     "model.attention_size": Rule(int, min=0, why="0 = hidden_size"),
+    "model.ctc_weight": Rule(float, min=0, why="the CTC loss's weight beside the "
+                             "cross-entropy (0 = none)"),
     "batch_size": Rule(int, min=1),
     "optimizer": Rule(str, choices=("adam", "adamw", "sgd")),
     "learning_rate": Rule(float, above=0),
@@ -301,6 +303,9 @@ def _check_attention(v, machine):
   if v["model.name"] == "repeat" and v["model.attention"] != "none":
     raise UserError("config.model.attention needs config.model.name='encoder_decoder' "
                     "(the repeat model's decoder never sees the encoder's outputs)")
+  if v["model.name"] == "repeat" and v["model.ctc_weight"] > 0:
+    raise UserError("config.model.ctc_weight > 0 needs config.model.name='encoder_decoder' "
+                    "(the CTC loss reads the encoder's outputs at every input position)")
   if v["model.name"] == "repeat" and v["beam_size"] > 1:
     raise UserError("config.beam_size > 1 needs config.model.name='encoder_decoder' (the "
                     "repeat model's decoder never reads its own outputs: greedy only)")
@@ -353,6 +358,8 @@ def estimate_parameters(v, source_vocab: int, target_vocab: int) -> int:
     n += dirs * h * h + (dirs * h + h) * h
   top = h + dirs * h if attention == "bahdanau" else h
   n += top * target_vocab + target_vocab
+  if v["model.ctc_weight"] > 0:  # The encoder's own output layer (joint CTC-attention).
+    n += (dirs * h if v["model.encoder_layers"] else 0) * target_vocab + target_vocab
   if dirs == 2:  # Bridges from both directions' final states to the decoder's start states.
     n += min(v["model.encoder_layers"], layers) * (2 if v["model.cell"] == "lstm" else 1) * (
         2 * h * h + h)
@@ -534,6 +541,10 @@ def base_config() -> ml_collections.ConfigDict:
   # encoder_decoder only: "none", "bahdanau" (additive) or "luong" ("general", input feeding).
   config.model.attention = "none"
   config.model.attention_size = 0  # Bahdanau's scoring layer; 0 = hidden_size.
+  # encoder_decoder only: joint CTC-attention (Kim 2017, ESPnet): an output layer over the
+  # encoder's positions trained with CTC, its loss times ctc_weight added to the decoder's
+  # cross-entropy. It pushes attention towards a monotonic alignment (speech).
+  config.model.ctc_weight = 0.0
 
   config.batch_size = 32  # Global: split over all devices of all processes.
   config.optimizer = "adam"

@@ -40,6 +40,10 @@ TABLE = {
     "loss": Metric(True, "nats per token", "summarize",
                    "Cross-entropy of the teacher-forced decoder, averaged over real target "
                    "tokens (answer characters + EOS; padding never counts)."),
+    "ctc_loss": Metric(True, "nats per label", "summarize",
+                       "Training only, with config.model.ctc_weight > 0: the CTC loss of the "
+                       "encoder's own output layer (joint CTC-attention), averaged over the "
+                       "target's labels (EOS and padding excluded)."),
     "token_accuracy": Metric(False, "0-1", "summarize",
                              "Fraction of real target positions (answer + EOS) predicted right."),
     "sequence_accuracy": Metric(False, "0-1", "summarize",
@@ -181,6 +185,8 @@ def summarize(sums) -> dict:
   out = {}
   if "loss_sum" in sums:
     out["loss"] = sums["loss_sum"] / sums["tokens"]
+  if "ctc_loss_sum" in sums:
+    out["ctc_loss"] = sums["ctc_loss_sum"] / sums["ctc_labels"]
   if "token_correct" in sums:
     out["token_accuracy"] = sums["token_correct"] / sums["tokens"]
     out["sequence_accuracy"] = sums["sequence_correct"] / sums["sequences"]

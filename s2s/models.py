@@ -40,6 +40,7 @@ from typing import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 
 from s2s import vocab as vocab_lib
 
@@ -385,9 +386,12 @@ class EncoderDecoder(nn.Module):
   embed_dim: int = 0
   attention: str = "none"
   attention_size: int = 0
+  ctc_weight: float = 0.0
 
   def setup(self):
     self.source_input = self.source()
+    if self.ctc_weight:  # Joint CTC-attention: label scores at every encoder position.
+      self.ctc_output = nn.Dense(self.vocab_size, name="ctc_output")
     self.encoder = Encoder(self.cell, self.hidden_size, self.encoder_layers, self.bidirectional,
                            self.dropout)
     self.decoder = Decoder(self.vocab_size, self.cell, self.hidden_size, self.decoder_layers,
@@ -435,6 +439,8 @@ class EncoderDecoder(nn.Module):
     if example_ids is None:
       example_ids = jnp.arange(targets.shape[0], dtype=jnp.int32)
     carry, memory, keys, mask = self.encode(batch | {"example_ids": example_ids}, train)
+    if self.ctc_weight and (train or self.is_initializing()):
+      self.sow("losses", "ctc", self.ctc_losses(memory, mask, targets))
     bos = jnp.full((targets.shape[0], 1), vocab_lib.BOS, jnp.int32)
     decoder_inputs = jnp.concatenate([bos, targets[:, :-1]], axis=1)
     scan = nn.scan(functools.partial(_decode_body, teacher_force=teacher_force, train=train),
@@ -444,6 +450,15 @@ class EncoderDecoder(nn.Module):
     _, (logits, weights) = scan(self.decoder, (carry, bos[:, 0]), decoder_inputs, memory, keys,
                                 mask, example_ids)
     return (logits, weights) if return_attention else logits
+
+  def ctc_losses(self, memory, mask, targets):
+    """CTC loss of each example's target labels (its tokens before EOS) under the scores of
+    `ctc_output` over the encoder's real positions, PAD as the blank: float32 [B]. Training
+    adds `ctc_weight` times their sum to the cross-entropy's (s2s.train.train_step)."""
+    logits = self.ctc_output(memory).astype(jnp.float32)
+    labels = jnp.where(targets == vocab_lib.EOS, vocab_lib.PAD, targets)
+    return optax.ctc_loss(logits, 1.0 - mask.astype(jnp.float32), labels,
+                          (labels == vocab_lib.PAD).astype(jnp.float32), blank_id=vocab_lib.PAD)
 
   def initial_states(self, finals, batch):
     def bridge(i, fwd, bwd):
@@ -477,5 +492,6 @@ def build(model_config, *, vocab_size: int, source: Callable[[], nn.Module]) -> 
       decoder_layers=model_config.decoder_layers, bidirectional=model_config.bidirectional,
       dropout=model_config.dropout, embed_dim=model_config.embed_dim)
   if MODELS[model_config.name].STEPWISE:
-    kwargs.update(attention=model_config.attention, attention_size=model_config.attention_size)
+    kwargs.update(attention=model_config.attention, attention_size=model_config.attention_size,
+                  ctc_weight=model_config.get("ctc_weight", 0.0))  # Absent before CTC.
   return MODELS[model_config.name](**kwargs)

@@ -92,8 +92,9 @@ def train_step(state: TrainState, batch, *, model):
   whatever the split. A batch with `loss_tokens` (float32 [B], length buckets) is divided
   by their sum instead: the training set's mean tokens per example times the batch size,
   the count a padded batch has on average, so a batch of short sentences does not weigh
-  its tokens more than a batch of long ones. Returns the new state and metric sums over the
-  global batch.
+  its tokens more than a batch of long ones. Losses the model sows in its "losses" collection
+  (the CTC loss of joint CTC-attention, per example) are weighted by `model.ctc_weight`, summed
+  and divided the same way. Returns the new state and metric sums over the global batch.
 
   Dropout masks are a function of the step and of each example's row in the global batch
   (device d holds rows d * B .. d * B + B - 1), so 1 and N devices draw the same masks.
@@ -108,10 +109,17 @@ def train_step(state: TrainState, batch, *, model):
     mean_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
 
   def loss_fn(params):
-    logits = model.apply({"params": params}, batch | {"example_ids": example_ids}, train=True,
-                         rngs={"dropout": dropout_rng})
+    logits, sown = model.apply({"params": params}, batch | {"example_ids": example_ids},
+                               train=True, rngs={"dropout": dropout_rng}, mutable=["losses"])
     sums = metrics_lib.loss_sums(logits, batch["targets"], weights)
-    return sums["loss_sum"] / mean_tokens, (sums, logits)
+    loss_sum = sums["loss_sum"]
+    if "ctc" in sown.get("losses", {}):
+      ctc, = sown["losses"]["ctc"]
+      labels = (batch["targets"] != vocab_lib.PAD) & (batch["targets"] != vocab_lib.EOS)
+      sums |= {"ctc_loss_sum": jnp.sum(ctc * weights),
+               "ctc_labels": jnp.sum(labels * weights[:, None])}
+      loss_sum += model.ctc_weight * sums["ctc_loss_sum"]
+    return loss_sum / mean_tokens, (sums, logits)
 
   grads, (sums, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(pmean(grads))

@@ -366,3 +366,71 @@ def test_attention_parameters_and_source_vocabulary():
   params = jax.eval_shape(build_model(none).init, jax.random.key(0),
                           as_batch(*batch(0)))["params"]
   assert "key_proj" not in params["decoder"]
+
+
+# Joint CTC-attention (config.model.ctc_weight) --------------------------------------------------
+
+def _ctc_model(ctc_weight=0.5):
+  config = model_config("encoder_decoder", bidirectional=True)
+  config.ctc_weight = ctc_weight
+  return build_model(config)
+
+
+def test_ctc_loss_is_the_sum_over_every_alignment_of_the_labels():
+  """The encoder-side CTC loss, checked against brute force: -log of the summed probability of
+  every per-position path (PAD is the blank) that collapses to the target's labels; EOS is not
+  a label and padded encoder positions are not read."""
+  model = _ctc_model()
+  rng = np.random.default_rng(0)
+  frames, width = 4, 2 * 8  # The bidirectional encoder's memory: [B, L, 2H].
+  memory = rng.normal(0, 1, (2, frames, width)).astype(np.float32)
+  mask = np.array([[1, 1, 1, 1], [1, 1, 1, 0]], bool)  # The second utterance has 3 frames.
+  targets = np.array([[5, 5, EOS], [6, EOS, PAD]], np.int32)
+  kernel = rng.normal(0, 1, (width, V)).astype(np.float32)
+  params = {"ctc_output": {"kernel": kernel, "bias": np.zeros(V, np.float32)}}
+  losses = model.apply({"params": params}, memory, mask, targets,
+                       method=models.EncoderDecoder.ctc_losses)
+
+  def brute_force(logits, labels):
+    log_probs = jax.nn.log_softmax(logits)
+    total = 0.0
+    for path in np.ndindex(*([V] * len(logits))):
+      collapsed = [c for i, c in enumerate(path) if c != PAD and (i == 0 or path[i - 1] != c)]
+      if collapsed == labels:
+        total += np.exp(sum(log_probs[t, c] for t, c in enumerate(path)))
+    return -np.log(total)
+
+  logits = memory @ kernel
+  # "5 5" needs a blank between the two 5s: 3 of the 4 frames at least.
+  np.testing.assert_allclose(losses, [brute_force(logits[0], [5, 5]),
+                                      brute_force(logits[1, :3], [6])], rtol=1e-4)
+
+
+def test_ctc_adds_its_weighted_loss_to_training_only():
+  """With ctc_weight > 0 the model sows each example's CTC loss in training, and only then: the
+  logits, evaluation and decoding are those of the same model without it."""
+  inputs, lengths, targets = batch(0)
+  model, plain = _ctc_model(0.5), _ctc_model(0.0)
+  params = model.init(jax.random.key(0), as_batch(inputs, lengths, targets))["params"]
+  assert params["ctc_output"]["kernel"].shape == (16, V)
+  _, sown = model.apply({"params": params}, as_batch(inputs, lengths, targets), train=True,
+                        rngs={"dropout": jax.random.key(1)}, mutable=["losses"])
+  ctc, = sown["losses"]["ctc"]
+  assert ctc.shape == (B,) and np.all(np.isfinite(ctc)) and np.all(np.asarray(ctc) > 0)
+  _, sown = model.apply({"params": params}, as_batch(inputs, lengths, targets),
+                        mutable=["losses"])
+  assert "losses" not in sown
+  without = {k: v for k, v in params.items() if k != "ctc_output"}
+  for greedy in (False, True):
+    np.testing.assert_array_equal(
+        model.apply({"params": params}, as_batch(inputs, lengths, targets),
+                    teacher_force=not greedy),
+        plain.apply({"params": without}, as_batch(inputs, lengths, targets),
+                    teacher_force=not greedy))
+
+
+def test_ctc_needs_an_encoder_decoder():
+  config = config_lib.base_config()
+  config.model.ctc_weight = 0.3
+  with pytest.raises(config_lib.UserError, match="ctc_weight.*encoder_decoder"):
+    config_lib.check(config, 1)

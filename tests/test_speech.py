@@ -176,13 +176,16 @@ def test_wer_and_cer_are_jiwers_and_a_word_is_a_number_or_an_operator():
 
 @needs_voices
 def test_train_then_transcribe_wav_files(tmp_path, data_dir):
-  """A tiny run reports CER and WER on the held-out voice (`test`) and the seen voices
-  (`test_seen`), greedy and beam, plots attention over the spectrogram; s2s.predict
-  transcribes WAV files and refuses bad ones in one line."""
+  """A tiny run (joint CTC-attention) reports CER and WER on the held-out voice (`test`) and
+  the seen voices (`test_seen`), greedy and beam, plots attention over the spectrogram;
+  s2s.predict transcribes WAV files and refuses bad ones in one line."""
   workdir = tmp_path / "run"
   result = run_cli("s2s.train", [*SMALL, f"--workdir={workdir}", f"--config.data_dir={data_dir}",
-                                 "--config.beam_size=2", "--config.num_attention_plots=1"])
+                                 "--config.beam_size=2", "--config.num_attention_plots=1",
+                                 "--config.model.ctc_weight=0.3"])
   assert result.returncode == 0, result.stderr
+  train = [e for e in read_metrics(workdir) if e["split"] == "train"]
+  assert train and all(0 < e["ctc_loss"] < 100 for e in train)
   events = {e["split"]: e for e in read_metrics(workdir)}
   for split in ("test", "test_seen"):
     for name in ("exact_match", "cer", "wer", "wer_beam2"):

@@ -303,6 +303,7 @@ def test_names_in_the_table_are_the_code_s():
     dict(name="repeat"), dict(name="repeat", cell="gru", bidirectional=True, encoder_layers=2),
     dict(name="encoder_decoder", embed_dim=8, decoder_layers=2),
     dict(name="encoder_decoder", attention="bahdanau", attention_size=7, bidirectional=True),
+    dict(name="encoder_decoder", attention="luong", bidirectional=True, ctc_weight=0.3),
     dict(name="encoder_decoder", attention="luong", cell="gru", embed_dim=8, encoder_layers=2,
          decoder_layers=3, bidirectional=True)])
 def test_parameter_estimate_matches_the_models(model):
