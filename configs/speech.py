@@ -30,6 +30,8 @@ Sweeps (`python scripts/launch.py --config configs/speech.py --sweep NAME --work
               (run it with --parallel 1, each run alone on the cores)
   ablation    the default, then without SpecAugment, without speed/pitch/noise perturbation,
               and with flite voices only (no espeak-ng), x 2 seeds
+  sentences   ctc_weight {0, 0.3}: attention alone, and joint CTC-attention (run it with
+              dataset=sentences,epochs=6)
 """
 
 import ml_collections
@@ -127,4 +129,6 @@ SWEEPS = {
         {"task.speed": 0.0, "task.pitch": 0.0, "task.min_snr_db": 0.0},  # No perturbation.
         {"task.flite_share": 1.0},  # flite's other voices only (3 speakers), no espeak-ng.
     ]),
+    # Spoken sentences: does a CTC loss on the listener make the attention align?
+    "sentences": product(seeds(1), axis("model.ctc_weight", [0.0, 0.3])),
 }
