@@ -205,7 +205,8 @@ def prepare_workdir(workdir: str, config, allow_config_change: bool):
   workdir_lib.make(workdir)
   lock = workdir_lib.Lock(workdir)
   try:
-    workdir_lib.write_config(workdir, new, allow_config_change)
+    workdir_lib.write_config(workdir, new, allow_config_change,
+                             defaults=json.loads(config_lib.base_config().to_json()))
   except BaseException:
     lock.release()
     raise

@@ -102,11 +102,28 @@ def has_results(workdir: str) -> bool:
              for name in (checkpoints.CHECKPOINT_DIR, reporting.METRICS_FILE))
 
 
-def write_config(workdir: str, new: dict, allow_config_change: bool):
-  """Writes config.json, or checks that the run already there has the same config."""
+def with_added_defaults(old: dict, new: dict, defaults: dict) -> dict:
+  """`old` (a run's config.json, nested) plus each field it lacks that `new` sets to its value in
+  `defaults`: a field added to s2s after the run started (model.ctc_weight, say) that this run
+  leaves at its neutral default changes nothing the run did."""
+  out = dict(old)
+  for key, value in new.items():
+    if key not in old:
+      if key in defaults and defaults[key] == value:
+        out[key] = value
+    elif isinstance(old[key], dict) and isinstance(value, dict):
+      out[key] = with_added_defaults(old[key], value, defaults.get(key) or {})
+  return out
+
+
+def write_config(workdir: str, new: dict, allow_config_change: bool, defaults: dict = None):
+  """Writes config.json, or checks that the run already there has the same config. Fields
+  absent from the old config.json that `new` leaves at their `defaults` (base_config's, nested
+  as `new`) count as the same; the file is then rewritten with them."""
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path) and has_results(workdir):  # A config alone (never started) may go.
-    old = read_json(path, f"{path}")
+    saved = read_json(path, f"{path}")
+    old = with_added_defaults(saved, new, defaults or {})
     if old != new:
       changed = ", ".join(_diff(old, new)[:5])
       if not allow_config_change:
@@ -114,7 +131,7 @@ def write_config(workdir: str, new: dict, allow_config_change: bool):
             f"workdir {workdir!r} holds a run with a different config ({changed}); use another "
             f"--workdir, or pass --allow_config_change to continue that run with the new config")
       os.replace(path, os.path.join(workdir, "config.previous.json"))
-    else:
+    elif saved == new:
       return
   write_json(path, new)
 

@@ -1,5 +1,6 @@
 """Bad input at the command line: one `error:` line naming the problem, exit 2, nothing touched."""
 
+import json
 import os
 
 import pytest
@@ -64,6 +65,25 @@ def test_changed_config_in_existing_workdir_is_refused(finished_run, data_dir):
   assert_user_error(result, "different config", "model.hidden_size: 16 -> 32",
                     "--allow_config_change")
   assert snapshot(finished_run) == before
+
+
+def test_a_run_from_before_a_new_config_field_resumes(tmp_path, data_dir):
+  """A run whose config.json predates a field (as model.ctc_weight was added later; here
+  model.dropout, removed from the file, plays it) continues when the field is at its default,
+  and config.json gains it; set to anything else, it is a change."""
+  workdir = tmp_path / "run"
+  assert train_cli(workdir, data_dir, "--config.num_steps=20").returncode == 0
+  config = json.loads((workdir / "config.json").read_text())
+  del config["model"]["dropout"]
+  (workdir / "config.json").write_text(json.dumps(config))
+  before = snapshot(workdir)
+  result = train_cli(workdir, data_dir, "--config.num_steps=20", "--config.model.dropout=0.5")
+  assert_user_error(result, "different config", "model.dropout: '<absent>' -> 0.5")
+  assert snapshot(workdir) == before
+  result = train_cli(workdir, data_dir, "--config.num_steps=20")
+  assert result.returncode == 0, result.stderr
+  assert json.loads((workdir / "config.json").read_text())["model"]["dropout"] == 0.0
+  assert not (workdir / "config.previous.json").exists()
 
 
 def test_allow_config_change_continues_the_run(tmp_path, data_dir):
