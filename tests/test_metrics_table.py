@@ -51,7 +51,8 @@ def test_every_metric_a_task_reports_is_in_the_table():
 
 def test_the_table_says_what_computes_each_metric():
   sums = {"loss_sum": 6.0, "tokens": 4.0, "token_correct": 3.0, "sequence_correct": 1.0,
-          "sequences": 2.0, "padded_correct": 5.0, "padded_total": 8.0}
+          "sequences": 2.0, "padded_correct": 5.0, "padded_total": 8.0,
+          "ctc_loss_sum": 9.0, "ctc_labels": 3.0}
   hypotheses, references = ["a b c", "d e"], ["a b c", "d f"]
   outputs = {
       "summarize": metrics.summarize(sums),
@@ -63,6 +64,7 @@ def test_the_table_says_what_computes_each_metric():
   }
   for function, out in outputs.items():
     assert {n for n, m in metrics.TABLE.items() if m.computed_by == function} == set(out)
+  assert outputs["summarize"]["ctc_loss"] == 3.0  # Nats per label, not per sequence.
   assert set(metrics.EVAL_METRICS) == set(metrics.TABLE)
   assert {m.computed_by for m in metrics.TABLE.values()} == set(outputs)
   # The speech task's CER (jiwer's) is the table's.

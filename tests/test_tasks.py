@@ -291,7 +291,10 @@ def test_default_config_parameters(overrides, expected):
   params = {jax.tree_util.keystr(path): np.asarray(x) for path, x in leaves}
   assert [(k, x.shape) for k, x in params.items()] == [(k, s) for k, (s, _) in expected.items()]
   sums = {k: float(x.astype(np.float64).sum()) for k, x in params.items()}
-  assert sums == pytest.approx({k: s for k, (_, s) in expected.items()}, rel=1e-6, abs=1e-9)
+  # The recurrent kernels' orthogonal initialisation goes through a QR decomposition whose last
+  # float32 bits depend on the CPU (sums differed by 1.2e-5 relative between two CI machines);
+  # any change of initialiser, seed or shape moves a sum by far more than 1e-4.
+  assert sums == pytest.approx({k: s for k, (_, s) in expected.items()}, rel=1e-4, abs=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
