@@ -20,6 +20,8 @@ epochs.
 Sweeps (`python scripts/launch.py --config configs/translation.py --sweep NAME --workdir DIR`):
   table   attention {none, bahdanau, luong} x reverse x 2 seeds; the final evaluation
           reports greedy and beam-5 BLEU/chrF (experiments/translation)
+  buckets length_buckets {0 (padded), 2, 3, 4} x 2 seeds: what batching sentences of similar
+          length costs in BLEU (BENCHMARKS.md)
 """
 
 import ml_collections
@@ -75,4 +77,9 @@ def table():
                  axis("task.reverse", [False, True]))
 
 
-SWEEPS = {"table": table()}
+SWEEPS = {
+    "table": table(),
+    # Length buckets against batches padded to the corpus's longest sentence, at the default
+    # recipe (Luong, plain source): the BLEU side of BENCHMARKS.md's bucket speed-ups.
+    "buckets": product(seeds(2), axis("length_buckets", [0, 2, 3, 4])),
+}
