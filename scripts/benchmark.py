@@ -19,8 +19,9 @@ d. decode: greedy and beam-5 decoding throughput of an encoder_decoder (queries/
            s2s.inference, as s2s.predict decodes).
 e. pmap:   the pmap'd train step over one device against the same step under plain jit.
 f. buckets: translation (configs/translation.py) training examples/s with batches padded to the
-           corpus's longest sentence and with --buckets (4) length buckets (config.length_buckets),
-           measured alternately, and the share of computed positions holding real tokens.
+           corpus's longest sentence and with each of --buckets (4; e.g. 2,3,4) length-bucket
+           counts (config.length_buckets), measured alternately in one process, and the share of
+           computed positions holding real tokens.
 g. tasks:  captioning and speech (configs/captioning.py, configs/speech.py as shipped):
            training examples/s of the real loop, matmul and convolution FLOPs per example counted
            from the train step's jaxpr (scan bodies once per step), and GFLOP/s as a fraction of
@@ -288,12 +289,12 @@ def decode_throughput(data_dir, repeats):
   return out
 
 
-def length_buckets(data_dir, repeats, buckets=4):
+def length_buckets(data_dir, repeats, buckets=(4,)):
   """Translation (configs/translation.py) training examples/s with every batch padded to the
-  corpus's longest sentence, and with `buckets` length buckets, measured alternately; and
-  the share of computed positions that hold real tokens in each."""
+  corpus's longest sentence, and with each of `buckets` length-bucket counts, all measured
+  alternately in one process; and the share of computed positions that hold real tokens."""
   setups = {}
-  for b in (0, buckets):
+  for b in (0, *buckets):
     config = load_config("configs/translation.py")
     config.length_buckets = b
     setups[b] = Setup(config, data_dir)
@@ -311,7 +312,9 @@ def length_buckets(data_dir, repeats, buckets=4):
       padded += batch["inputs"].size + batch["targets"].size
     out[f"examples_per_s@buckets={b}"] = statistics.median(times[b])
     out[f"real_token_share@buckets={b}"] = real / padded
-  out["speedup"] = out[f"examples_per_s@buckets={buckets}"] / out["examples_per_s@buckets=0"]
+  for b in buckets:
+    out[f"speedup@buckets={b}"] = (out[f"examples_per_s@buckets={b}"]
+                                   / out["examples_per_s@buckets=0"])
   return out
 
 
@@ -576,8 +579,9 @@ def main(argv):
   p.add_argument("--max_epochs", type=int, default=30, help="peers: epochs at most per run.")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
-  p.add_argument("--buckets", type=int, default=4,
-                 help="buckets: the length buckets measured against padded batches.")
+  p.add_argument("--buckets", default="4",
+                 help="buckets: length-bucket counts, comma-separated, each measured against "
+                      "padded batches in the same alternation (e.g. 2,3,4).")
   p.add_argument("--data_dir", default=None,
                  help="tasks: where the captioning and speech datasets are (built there if "
                       "absent; default: a fresh temporary directory).")
@@ -607,6 +611,17 @@ def main(argv):
       print(f"{section:35s} {values:.4g}")
 
 
+def parse_buckets(text: str) -> tuple[int, ...]:
+  """--buckets "2,3,4" -> (2, 3, 4); a count must be a whole number of at least 1."""
+  try:
+    counts = tuple(int(t) for t in text.split(","))
+  except ValueError:
+    counts = ()
+  if not counts or min(counts) < 1:
+    raise SystemExit(f"error: --buckets must be whole numbers >= 1, comma-separated; got {text!r}")
+  return counts
+
+
 def measure(args, wanted) -> dict:
   out = {"machine": machine()}
   data_dir = tempfile.mkdtemp(prefix="s2s_benchmark_")
@@ -623,7 +638,7 @@ def measure(args, wanted) -> dict:
   if "pmap" in wanted:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
   if "buckets" in wanted:
-    out["buckets"] = length_buckets(data_dir, args.repeats, args.buckets)
+    out["buckets"] = length_buckets(data_dir, args.repeats, parse_buckets(args.buckets))
   if "tasks" in wanted:
     out["tasks"] = task_throughput(args.data_dir or data_dir, args.repeats,
                                    out["matmul_peak_gflops"])

@@ -142,6 +142,13 @@ def test_peers_name_an_unknown_peer():
     benchmark.peers(1, variants=("s2s", "pytorch"))
 
 
+def test_bucket_counts_are_a_list_of_whole_numbers():
+  assert benchmark.parse_buckets("2,3,4") == (2, 3, 4) and benchmark.parse_buckets("4") == (4,)
+  for bad in ("0", "2,x", "", "3,-1"):
+    with pytest.raises(SystemExit, match="--buckets must be whole numbers >= 1"):
+      benchmark.parse_buckets(bad)
+
+
 # The jaxpr FLOP counter behind the tasks' GFLOP/s --------------------------------------------
 
 def test_jaxpr_flops_counts_matmuls_convolutions_and_every_scan_step():
