@@ -132,6 +132,8 @@ def check_value(field: str, value, rule: Rule):
 RULES = {
     "seed": Rule(int, min=0),
     "data_dir": Rule(str),
+    "init_from": Rule(str),
+    "init_from_modules": Rule(str),
     "model.name": Rule(str, choices=("repeat", "encoder_decoder")),
     "model.cell": Rule(str, choices=("lstm", "gru")),
     "model.hidden_size": Rule(int, min=1),
@@ -504,6 +506,12 @@ def base_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0  # Parameter init, data order, dropout.
   config.data_dir = ""  # TFDS data dir; "" = TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
+  # Warm start: a workdir whose newest whole checkpoint's parameters start this run wherever a
+  # parameter has the same path and shape (e.g. a speech listener trained on another dataset);
+  # the rest are initialised afresh and the optimizer starts anew. "" = from scratch.
+  config.init_from = ""
+  # Copy only under these top-level modules, comma-separated (e.g. "encoder"); "" = all.
+  config.init_from_modules = ""
 
   config.task = ml_collections.ConfigDict()
   config.task.name = "arithmetic"

@@ -7,6 +7,7 @@
 import contextlib
 import functools
 import json
+import os
 import shutil
 import signal
 import sys
@@ -16,6 +17,7 @@ from absl import flags
 from absl import logging
 import flax
 import flax.jax_utils
+import flax.traverse_util
 import jax
 from jax import lax
 import jax.numpy as jnp
@@ -232,6 +234,42 @@ def init_state(config, model, task, tx) -> TrainState:
                     rng=rng, tx=tx)
 
 
+def warm_start(state: TrainState, init_from: str, modules: str = "") -> tuple[TrainState, str]:
+  """`state` with the parameters of `init_from`'s newest whole checkpoint copied in wherever
+  a parameter has the same path and shape (only under the top-level modules named in
+  `modules`, comma-separated, if any); the rest keep their fresh initialisation and the
+  optimizer starts afresh. Returns (state, a line saying what was copied)."""
+  try:
+    source, step = checkpoints.restore_params(init_from)
+  except UserError as e:
+    raise UserError(f"config.init_from: {e}") from None
+  source = flax.traverse_util.flatten_dict(source)
+  target = flax.traverse_util.flatten_dict(state.params)
+  wanted = [m.strip() for m in modules.split(",") if m.strip()]
+  top = sorted({path[0] for path in target})
+  unknown = [m for m in wanted if m not in top]
+  if unknown:
+    raise UserError(f"config.init_from_modules names {', '.join(map(repr, unknown))}, which "
+                    f"this model does not have (its modules: {', '.join(top)})")
+  copied, fresh = {}, []
+  for path, value in target.items():
+    other = source.get(path)
+    if (not wanted or path[0] in wanted) and other is not None and other.shape == value.shape:
+      copied[path] = jnp.asarray(other, value.dtype)
+    else:
+      fresh.append("/".join(path))
+  if not copied:
+    raise UserError(f"config.init_from: no parameter of {init_from!r} has the path and shape of "
+                    f"one of this model's" + (f" under {modules!r}" if wanted else ""))
+  params = flax.traverse_util.unflatten_dict(target | copied)
+  values = sum(x.size for x in copied.values())
+  total = sum(x.size for x in target.values())
+  line = (f"init_from {init_from} (step {step}): copied {len(copied)} of {len(target)} "
+          f"parameter arrays ({values:,} of {total:,} values)"
+          + (f"; initialised afresh: {', '.join(fresh)}" if fresh else ""))
+  return state.replace(params=params, opt_state=state.tx.init(params)), line
+
+
 def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
   """Trains and evaluates the run `config` describes in `workdir`, resuming what is there.
 
@@ -255,6 +293,9 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
 
 
 def _train_and_evaluate(config, workdir: str, progress: dict):
+  if config.init_from and not os.path.isdir(config.init_from):
+    raise UserError(f"config.init_from={config.init_from!r} is not a directory (give the workdir "
+                    f"of a trained run)")
   sources = dataset.load(config.task, config.data_dir)
   task, model = tasks.build(config, workdir, sources)
   metrics = config_lib.task_rules(config.task.name).metrics  # What the task reports.
@@ -289,6 +330,9 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
     check_disk_space(workdir, state, config.keep_checkpoints)
   ckpt = checkpoints.Checkpoints(workdir, config.keep_checkpoints)
   start_step, state = ckpt.restore_latest(state, train_iter)
+  warm_line = None
+  if config.init_from and not start_step:  # A resumed run has its own parameters.
+    state, warm_line = warm_start(state, config.init_from, config.init_from_modules)
   progress.update(step=start_step, checkpoint=start_step)
 
   stop_at = config_lib.parse_stop_at(config.stop_at)
@@ -318,6 +362,8 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
                  f"{len(sources['train']):,} training examples, {steps_per_epoch} steps per "
                  f"epoch, {total_steps} steps on {jax.device_count()} {jax.default_backend()} "
                  f"device(s)" + (f", resuming at step {start_step}" if start_step else ""))
+  if warm_line:
+    reporter.print(warm_line)
 
   p_train_steps = jax.pmap(functools.partial(train_steps, model=model), axis_name=AXIS,
                            donate_argnums=(0,))

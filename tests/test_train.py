@@ -12,11 +12,14 @@ import time
 import numpy as np
 import pytest
 
+from flax import traverse_util
 import jax
 from s2s import checkpoints
 from s2s import config as config_lib
 from s2s import train
-from conftest import ROOT, TINY, read_metrics, run_cli, train_cli, train_on_devices
+from s2s.errors import UserError
+from conftest import (ROOT, TINY, assert_user_error, read_metrics, resume_after, run_cli, train_cli,
+                      train_on_devices)
 
 
 def learning_config(model, data_dir):
@@ -295,3 +298,70 @@ def test_a_run_from_the_compilation_cache_trains_identically(tmp_path, data_dir)
     if name == "first":
       assert any(f.name.startswith("jit_") for f in cache.iterdir())  # Programs were cached.
   assert runs[0] == runs[1]
+
+
+# Warm start (config.init_from) ---------------------------------------------------------------
+
+def _fresh_state(**overrides):
+  from s2s import sweeps, tasks  # pylint: disable=import-outside-toplevel
+  config = sweeps.resolve_config(
+      os.path.join(ROOT, "configs/addition.py:digits=2,num_examples=1000"),
+      {"model.hidden_size": 16, **overrides})
+  task, model = tasks.build(config)
+  return train.init_state(config, model, task, train.make_optimizer(config, 10))
+
+
+def test_a_warm_start_copies_what_matches_and_initialises_the_rest(tmp_path, data_dir):
+  source = tmp_path / "source"
+  assert train_cli(source, data_dir, "--config.num_steps=20").returncode == 0
+  trained = {k: np.asarray(v) for k, v in
+             traverse_util.flatten_dict(checkpoints.restore_params(source)[0]).items()}
+  # Subtraction too: the vocabulary gains '-', so the input and output layers change shape
+  # while the LSTMs keep theirs; another seed, so fresh and copied values differ.
+  state = _fresh_state(**{"task.ops": "+-", "seed": 1})
+  fresh = traverse_util.flatten_dict(state.params)
+  warmed, line = train.warm_start(state, str(source))
+  got = traverse_util.flatten_dict(warmed.params)
+  copied = [p for p in fresh if p in trained and trained[p].shape == fresh[p].shape]
+  assert 0 < len(copied) < len(fresh)
+  for path in fresh:
+    np.testing.assert_array_equal(got[path], trained[path] if path in copied else fresh[path])
+  assert f"copied {len(copied)} of {len(fresh)} parameter arrays" in line
+  assert "(step 20)" in line and "initialised afresh:" in line
+  # The optimizer starts anew from the copied parameters: Adam's moments are zero.
+  assert all(not np.any(np.asarray(x)) for x in jax.tree.leaves(warmed.opt_state)
+             if np.asarray(x).ndim)
+
+  # Only the modules asked for.
+  first = sorted({p[0] for p in fresh})[0]
+  partial, _ = train.warm_start(state, str(source), first)
+  partial = traverse_util.flatten_dict(partial.params)
+  for path in fresh:
+    expected = trained[path] if path in copied and path[0] == first else fresh[path]
+    np.testing.assert_array_equal(partial[path], expected)
+
+  with pytest.raises(UserError, match="init_from_modules names 'listener'"):
+    train.warm_start(state, str(source), "listener")
+  with pytest.raises(UserError, match="config.init_from: .*has no checkpoints"):
+    train.warm_start(state, str(tmp_path))
+  with pytest.raises(UserError, match="no parameter of .* has the path and shape"):
+    train.warm_start(_fresh_state(**{"model.hidden_size": 8, "task.ops": "+-"}), str(source))
+
+
+def test_a_warm_started_run_resumes_from_its_own_checkpoint(tmp_path, data_dir):
+  source = tmp_path / "source"
+  assert train_cli(source, data_dir, "--config.num_steps=20").returncode == 0
+  args = [f"--config.init_from={source}", "--config.num_steps=40",
+          "--config.checkpoint_every_steps=20"]
+  reference = tmp_path / "warm"
+  result = train_cli(reference, data_dir, *args)
+  assert result.returncode == 0, result.stderr
+  assert f"init_from {source} (step 20): copied" in result.stdout
+  # Killed after its first checkpoint, it resumes from it, not from the source again.
+  result = resume_after(reference, tmp_path / "resumed", 20, data_dir, *args)
+  assert "init_from" not in result.stdout
+  for a, b in zip(jax.tree.leaves(final_params(reference)),
+                  jax.tree.leaves(final_params(tmp_path / "resumed"))):
+    np.testing.assert_array_equal(a, b)
+  assert_user_error(train_cli(tmp_path / "other", data_dir, "--config.init_from=no/such/run"),
+                    "config.init_from='no/such/run' is not a directory")
