@@ -409,7 +409,18 @@ def _gigabytes(n) -> str:
   return f"{n / 1e9:,.0f} GB" if n >= 1e10 else f"{n / 1e9:.2g} GB"
 
 
-CROSS_CHECKS = (_check_attention, _check_stop_at, _check_budget, _check_devices, _check_memory)
+def _check_init_from(v, machine):
+  del machine
+  if v["init_from"] and not os.path.isdir(v["init_from"]):
+    raise UserError(f"config.init_from={v['init_from']!r} is not a directory (give the workdir "
+                    f"of a trained run)")
+  if v["init_from_modules"] and not v["init_from"]:
+    raise UserError("config.init_from_modules is set but config.init_from is not (name the "
+                    "run whose parameters to copy)")
+
+
+CROSS_CHECKS = (_check_attention, _check_stop_at, _check_budget, _check_devices, _check_memory,
+                _check_init_from)
 
 
 def flatten(config, prefix: str = "") -> dict:

@@ -7,7 +7,6 @@
 import contextlib
 import functools
 import json
-import os
 import shutil
 import signal
 import sys
@@ -293,9 +292,6 @@ def train_and_evaluate(config, workdir: str, allow_config_change: bool = False):
 
 
 def _train_and_evaluate(config, workdir: str, progress: dict):
-  if config.init_from and not os.path.isdir(config.init_from):
-    raise UserError(f"config.init_from={config.init_from!r} is not a directory (give the workdir "
-                    f"of a trained run)")
   sources = dataset.load(config.task, config.data_dir)
   task, model = tasks.build(config, workdir, sources)
   metrics = config_lib.task_rules(config.task.name).metrics  # What the task reports.

@@ -207,7 +207,9 @@ def cross_field_cases(base):
   task = config.task.name
   cases = [({"stop_at": "accuracy>0.9"}, "stop_at"), ({"stop_at": "loss<=1e999"}, "stop_at"),
            ({"task.name": "nope"}, "task.name"),
-           ({"num_epochs": "0", "num_steps": "0"}, "num_epochs")]
+           ({"num_epochs": "0", "num_steps": "0"}, "num_epochs"),
+           ({"init_from": os.path.join(ROOT, "no", "such", "run")}, "init_from"),
+           ({"init_from_modules": "encoder"}, "init_from_modules")]
   unreported = [m for m in metrics.EVAL_METRICS if m not in config_lib.TASK_RULES[task].metrics]
   cases += [({"stop_at": f"{m}>=0.5"}, "stop_at") for m in unreported]
   if config.model.name == "repeat":
