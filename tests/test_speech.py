@@ -279,6 +279,18 @@ def test_perturbation_settings_reach_every_job():
   flite_only = jobs_of(flite_share=1.0)
   assert {j[1] for j in flite_only} == {"flite:kal", "flite:kal16", "flite:awb", "flite:slt",
                                         "flite:rms"}
+  # The ablation's row without perturbation cleans the training speech only: every other
+  # split is the same audio, so its test figures compare with the default's.
+  default = speech._arithmetic_jobs(_config().task)  # pylint: disable=protected-access
+  clean = speech._arithmetic_jobs(_config(perturb_train=False).task)  # pylint: disable=protected-access
+  assert {(j[2], j[3], j[5], j[6]) for *_, j in clean["train"]} == {(1.0, 1.0, None, None)}
+  assert [(r[:3], r[3][:2], r[3][4]) for r in clean["train"]] == [
+      (r[:3], r[3][:2], r[3][4]) for r in default["train"]]  # Same questions, voices, seeds.
+  for split in ("validation", "test", "test_seen"):
+    assert clean[split] == default[split], split
+  # A dataset of its own.
+  names = {speech.SpeechConfig(_config(**t).task).name for t in ({}, {"perturb_train": False})}
+  assert len(names) == 2
 
 
 # Spoken sentences --------------------------------------------------------------------------

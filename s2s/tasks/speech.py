@@ -83,6 +83,8 @@ RULES = {
     "task.pitch": Rule(float, min=0, below=0.5, why="pitch drawn in 1 +- pitch"),
     "task.min_snr_db": Rule(float, min=0, max=60, why="noise at 0 = none, else an SNR drawn "
                             "between this and 40 dB"),
+    "task.perturb_train": Rule(bool, why="False: training utterances without speed, pitch or "
+                               "noise, validation and test as with True"),
     "task.manifest": Rule(str),  # manifest: checked by check().
     "task.max_seconds": Rule(float, above=0, max=600, why="longer clips are skipped"),
     "task.tokenizer": Rule(str, choices=("char", "spm")),
@@ -216,11 +218,14 @@ def _spoken_jobs(c, items: dict) -> dict:
       speed = 1 + rng.uniform(-c.speed, c.speed)
       pitch = 1 + rng.uniform(-c.pitch, c.pitch)
       noise_seed = int(rng.integers(2**31))
+      # perturb_train=False: clean training speech; the draws above are made all the same, so
+      # every other split is the very same audio as with perturbation (a fair ablation).
+      perturb = c.perturb_train or split != "train"
       # Besides the synthesizer's tempo and pitch, Kaldi's speed perturbation (tempo and
       # pitch together, 0.9-1.1) whenever speed varies at all.
-      job = (spoken, str(voice), speed, pitch, noise_seed,
-             (c.min_snr_db, _SNR_MAX_DB) if c.min_snr_db else None,
-             (0.9, 1.1) if c.speed else None)
+      job = (spoken, str(voice), speed if perturb else 1.0, pitch if perturb else 1.0,
+             noise_seed, (c.min_snr_db, _SNR_MAX_DB) if c.min_snr_db and perturb else None,
+             (0.9, 1.1) if c.speed and perturb else None)
       rows.append((f"{split}/{i:06d}", text, str(voice), job))
     out[split] = rows
   return out
@@ -385,6 +390,8 @@ class SpeechConfig(tfds.core.BuilderConfig):
         fields["corpus"] = translation.fingerprint(os.path.abspath(os.path.expanduser(
             c.corpus_path)))
       fields["voices"] = [str(v) for v in training_voices(c)]  # What this machine has.
+      if not c.perturb_train:  # Hashed only when set, so datasets made before it keep their name.
+        fields["perturb_train"] = False
     digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
     super().__init__(name=f"{c.dataset}_{digest}", description=f"speech {c.dataset}")
 
