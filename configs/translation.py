@@ -21,7 +21,7 @@ Sweeps (`python scripts/launch.py --config configs/translation.py --sweep NAME -
   table   attention {none, bahdanau, luong} x reverse x 2 seeds; the final evaluation
           reports greedy and beam-5 BLEU/chrF (experiments/translation)
   buckets length_buckets {0 (padded), 2, 3, 4} x 2 seeds: what batching sentences of similar
-          length costs in BLEU (BENCHMARKS.md)
+          length costs in BLEU (experiments/translation/buckets; speed in BENCHMARKS.md)
 """
 
 import ml_collections

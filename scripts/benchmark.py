@@ -590,7 +590,7 @@ def main(argv):
   p.add_argument("--max_epochs", type=int, default=30, help="peers: epochs at most per run.")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
-  p.add_argument("--buckets", default="4",
+  p.add_argument("--buckets", type=parse_buckets, default=(4,),
                  help="buckets: length-bucket counts, comma-separated, each measured against "
                       "padded batches in the same alternation (e.g. 2,3,4).")
   p.add_argument("--data_dir", default=None,
@@ -649,7 +649,7 @@ def measure(args, wanted) -> dict:
   if "pmap" in wanted:
     out["pmap"] = pmap_vs_jit(data_dir, args.repeats)
   if "buckets" in wanted:
-    out["buckets"] = length_buckets(data_dir, args.repeats, parse_buckets(args.buckets))
+    out["buckets"] = length_buckets(data_dir, args.repeats, args.buckets)
   if "tasks" in wanted:
     out["tasks"] = task_throughput(args.data_dir or data_dir, args.repeats,
                                    out["matmul_peak_gflops"])
