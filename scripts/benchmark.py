@@ -3,7 +3,8 @@ length buckets, the captioning and speech tasks.
 
   python scripts/benchmark.py [--only keras,to99,large,decode,pmap,buckets,tasks] [--repeats 3]
       [--json] [--data_dir DIR]
-  python scripts/benchmark.py --peers [--repeats 3] [--json]
+  python scripts/benchmark.py --peers [--peer_variants s2s,keras_jax,pytorch] [--repeats 3]
+      [--max_epochs 30] [--batch_size 32] [--hidden_size 128] [--num_examples 50000] [--json]
 
 a. keras:  the Keras addition_rnn recipe (3 digits, 45k examples, LSTM 128, batch 32):
            steady-state examples/s and s/epoch of the real training loop (batches from the
@@ -27,14 +28,17 @@ g. tasks:  captioning and speech (configs/captioning.py, configs/speech.py as sh
            from the train step's jaxpr (scan bodies once per step), and GFLOP/s as a fraction of
            the matmul peak. Speech synthesizes its dataset first (minutes; needs flite and
            espeak-ng): --data_dir keeps the datasets for the next run.
-h. peers:  (--peers; needs `pip install -e ".[peers]"`) the Keras recipe in s2s
-           (configs/addition.py at Keras's constant Adam 1e-3), in Keras 3 on JAX and in Keras 3
-           on TensorFlow (scripts/keras_addition.py), and s2s's fastest recipe
+h. peers:  (--peers; needs `pip install -e ".[peers]"`, and torch for `pytorch`) the Keras
+           recipe in s2s (configs/addition.py at Keras's constant Adam 1e-3), in Keras 3 on
+           JAX and in Keras 3 on TensorFlow (scripts/keras_addition.py), in PyTorch with
+           nn.LSTM (scripts/torch_addition.py; cuDNN on a GPU), and s2s's fastest recipe
            (configs/addition_fast.py), and the floor: the Keras recipe in plain JAX written
            for speed alone (scripts/jax_addition.py), each a process of its own, run one after
            another --repeats times: steady-state seconds per epoch (validation included), the
            same per training FLOP, and seconds from process start to the first validation
            per-character accuracy >= 0.99; ratios s2s / peer and floor / Keras of the medians.
+           --batch_size, --hidden_size and --num_examples change the recipe in every peer alike
+           (the GPU comparison: --batch_size 4096 --hidden_size 1024 --num_examples 100000).
 
 --profile DIR also writes a jax.profiler trace of 160 steps of the Keras recipe's loop to DIR
 (open it with TensorBoard's profile plugin or xprof): the per-operation times BENCHMARKS.md
@@ -59,6 +63,9 @@ import time
 from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The peers run in processes of their own, one after another, while this one lives: on a GPU
+# no process may take 75% of its memory at start (JAX's default), or the next cannot start.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import flax  # pylint: disable=wrong-import-position
 import flax.jax_utils  # pylint: disable=wrong-import-position
@@ -439,55 +446,72 @@ def time_to_99(config_arg, repeats, threshold=0.99):
 # ---------------------------------------------------------------------------------------------
 # Peers: the Keras recipe in s2s and in Keras 3, one process each, alternating.
 
-PEERS = ("s2s", "keras_jax", "keras_tensorflow", "s2s_fast", "jax_floor")
+PEERS = ("s2s", "keras_jax", "keras_tensorflow", "pytorch", "s2s_fast", "jax_floor")
 # The peers that print their validation events as JSON lines on standard output.
 SCRIPTED = {"keras_jax": "keras_addition.py", "keras_tensorflow": "keras_addition.py",
-            "jax_floor": "jax_addition.py"}
+            "pytorch": "torch_addition.py", "jax_floor": "jax_addition.py"}
+# What each peer needs beyond s2s's own requirements.
+PEER_MODULES = {"keras_jax": ["keras"], "keras_tensorflow": ["keras", "tensorflow"],
+                "pytorch": ["torch"]}
 
 
-def keras_flops_per_example() -> float:
+def keras_flops_per_example(hidden_size=128) -> float:
   """The Keras tutorial's model: 12 one-hot characters, 7 query and 4 answer steps."""
-  model = SimpleNamespace(name="repeat", cell="lstm", hidden_size=128, bidirectional=False,
+  model = SimpleNamespace(name="repeat", cell="lstm", hidden_size=hidden_size,
+                          bidirectional=False,
                           encoder_layers=1, decoder_layers=1, embed_dim=0)
   task = SimpleNamespace(source=SimpleNamespace(size=12), target_vocab_size=12,
                          query_length=7, target_length=4)
   return training_flops_per_example(model, task)
 
 
-def s2s_flops_per_example(config_path) -> float:
+def s2s_flops_per_example(config_path, hidden_size=None) -> float:
   config = load_config(config_path)
+  if hidden_size:
+    config.model.hidden_size = hidden_size
   task, _ = tasks.build(config)
   return training_flops_per_example(config.model, task)
 
 
-def run_peer(name, tmp, *, max_epochs, target, num_examples) -> list:
-  """Runs one peer in a process of its own; its validation events, each with `seconds` (from
-  starting the process to the event's arrival), `epoch` (epochs trained), `epoch_s` (the
-  epoch's seconds, validation included; None for configs/addition_fast.py, which evaluates
-  every 100 steps) and `char_accuracy` (validation per-character accuracy, padding included,
-  as Keras counts)."""
-  run_dir = os.path.join(tmp, name)
-  os.makedirs(run_dir)
-  stderr_path = os.path.join(run_dir, "stderr.txt")
+def peer_command(name, run_dir, *, max_epochs, target, num_examples, batch_size=None,
+                 hidden_size=None) -> tuple[list, dict]:
+  """The command line and environment of one peer's run in `run_dir`. `batch_size` and
+  `hidden_size` replace the recipe's 32 and 128 in every peer alike."""
   if name in SCRIPTED:
     command = [sys.executable, os.path.join(ROOT, "scripts", SCRIPTED[name]),
                f"--max_epochs={max_epochs}", f"--target={target}",
                f"--num_examples={num_examples}"]
-    env = os.environ
+    command += [f"--batch_size={batch_size}"] if batch_size else []
+    command += [f"--hidden_size={hidden_size}"] if hidden_size else []
+    env = dict(os.environ)
     if name.startswith("keras_"):
-      env = env | {"KERAS_BACKEND": name.removeprefix("keras_"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-  else:
-    config = {"s2s": "configs/addition.py", "s2s_fast": "configs/addition_fast.py"}[name]
-    command = [sys.executable, "-m", "s2s.train", f"--config={config}",
-               f"--workdir={os.path.join(run_dir, 'workdir')}",
-               f"--config.data_dir={os.path.join(run_dir, 'tfds')}",
-               f"--config.task.num_examples={num_examples}",
-               f"--config.task.num_test={num_examples // 10}",
-               f"--config.stop_at=padded_char_accuracy>={target}",
-               f"--compilation_cache={os.path.join(run_dir, 'cache')}"]
-    if name == "s2s":  # The Keras recipe: Adam 1e-3 at a constant rate.
-      command += ["--config.schedule=constant", f"--config.num_epochs={max_epochs}"]
-    env = os.environ
+      env |= {"KERAS_BACKEND": name.removeprefix("keras_"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return command, env
+  config = {"s2s": "configs/addition.py", "s2s_fast": "configs/addition_fast.py"}[name]
+  command = [sys.executable, "-m", "s2s.train", f"--config={config}",
+             f"--workdir={os.path.join(run_dir, 'workdir')}",
+             f"--config.data_dir={os.path.join(run_dir, 'tfds')}",
+             f"--config.task.num_examples={num_examples}",
+             f"--config.task.num_test={num_examples // 10}",
+             f"--config.stop_at=padded_char_accuracy>={target}",
+             f"--compilation_cache={os.path.join(run_dir, 'cache')}"]
+  if name == "s2s":  # The Keras recipe: Adam 1e-3 at a constant rate.
+    command += ["--config.schedule=constant", f"--config.num_epochs={max_epochs}"]
+  command += [f"--config.batch_size={batch_size}"] if batch_size else []
+  command += [f"--config.model.hidden_size={hidden_size}"] if hidden_size else []
+  return command, dict(os.environ)
+
+
+def run_peer(name, tmp, **options) -> list:
+  """Runs one peer (`peer_command(name, ..., **options)`) in a process of its own; its
+  validation events, each with `seconds` (from starting the process to the event's arrival),
+  `epoch` (epochs trained), `epoch_s` (the epoch's seconds, validation included; None for
+  configs/addition_fast.py, which evaluates every 100 steps) and `char_accuracy` (validation
+  per-character accuracy, padding included, as Keras counts)."""
+  run_dir = os.path.join(tmp, name)
+  os.makedirs(run_dir)
+  stderr_path = os.path.join(run_dir, "stderr.txt")
+  command, env = peer_command(name, run_dir, **options)
   events = []
   with open(stderr_path, "w") as stderr:
     start = time.perf_counter()
@@ -526,35 +550,42 @@ def summarize_peer(events, target) -> dict:
           "final_char_accuracy": events[-1]["char_accuracy"] if events else None}
 
 
-def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=50_000) -> dict:
+def peers(repeats, *, variants=PEERS, max_epochs=30, target=0.99, num_examples=50_000,
+          batch_size=None, hidden_size=None) -> dict:
   """Each variant `repeats` times, in a rotating order so that drift spreads over all of
-  them; medians per variant, then ratios s2s / peer."""
+  them; medians per variant, then ratios s2s / peer. `batch_size` and `hidden_size` (default:
+  the recipe's 32 and 128) apply to every variant."""
   for name in variants:
     if name not in PEERS:
       raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
-    needs = {"keras_jax": ["keras"], "keras_tensorflow": ["keras", "tensorflow"]}
-    for module in needs.get(name, []):
+    for module in PEER_MODULES.get(name, []):
       if importlib.util.find_spec(module) is None:
-        raise SystemExit(f"peer {name} needs {module}, which is not installed: "
-                         "pip install -e '.[peers]'")
+        extra = "pip install torch" if module == "torch" else "pip install -e '.[peers]'"
+        raise SystemExit(f"peer {name} needs {module}, which is not installed: {extra}")
   runs = {name: [] for name in variants}
   with tempfile.TemporaryDirectory(prefix="s2s_peers_") as tmp:
     for r in range(repeats):
       for name in variants[r % len(variants):] + variants[:r % len(variants)]:
         events = run_peer(name, os.path.join(tmp, str(r)), max_epochs=max_epochs,
-                          target=target, num_examples=num_examples)
+                          target=target, num_examples=num_examples, batch_size=batch_size,
+                          hidden_size=hidden_size)
         runs[name].append(summarize_peer(events, target))
+        # A line per run as it ends: a benchmark stopped part-way still leaves its figures.
+        print(json.dumps({"peer": name, "repeat": r} | runs[name][-1]), file=sys.stderr,
+              flush=True)
 
   def median(name, field):
     values = [run[field] for run in runs[name] if run[field] is not None]
     return statistics.median(values) if values else None
 
-  flops = {"keras_jax": keras_flops_per_example(),
-           "keras_tensorflow": keras_flops_per_example(),
-           "jax_floor": keras_flops_per_example(),
-           "s2s": s2s_flops_per_example("configs/addition.py"),
-           "s2s_fast": s2s_flops_per_example("configs/addition_fast.py")}
-  out = {"target_char_accuracy": target, "max_epochs": max_epochs, "repeats": repeats}
+  keras_flops = keras_flops_per_example(hidden_size or 128)
+  flops = {"keras_jax": keras_flops, "keras_tensorflow": keras_flops, "pytorch": keras_flops,
+           "jax_floor": keras_flops,
+           "s2s": s2s_flops_per_example("configs/addition.py", hidden_size),
+           "s2s_fast": s2s_flops_per_example("configs/addition_fast.py", hidden_size)}
+  out = {"target_char_accuracy": target, "max_epochs": max_epochs, "repeats": repeats,
+         "batch_size": batch_size or 32, "hidden_size": hidden_size or 128,
+         "num_examples": num_examples, "device": jax.devices()[0].device_kind}
   for name in variants:
     out[f"{name}.mflop_per_example"] = flops[name] / 1e6
     for field in ("epoch_s", "seconds_to_target", "epochs_to_target"):
@@ -588,6 +619,12 @@ def main(argv):
                  help="Compare with Keras 3 on JAX and on TensorFlow (pip install -e '.[peers]').")
   p.add_argument("--peer_variants", default=",".join(PEERS))
   p.add_argument("--max_epochs", type=int, default=30, help="peers: epochs at most per run.")
+  p.add_argument("--batch_size", type=int, default=None,
+                 help="peers: batch size of every peer (default: the recipe's 32).")
+  p.add_argument("--hidden_size", type=int, default=None,
+                 help="peers: LSTM width of every peer (default: the recipe's 128).")
+  p.add_argument("--num_examples", type=int, default=50_000,
+                 help="peers: questions, split 90/10 (default: the recipe's 50,000).")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--to99_config", default="configs/addition_fast.py")
   p.add_argument("--buckets", type=parse_buckets, default=(4,),
@@ -655,7 +692,8 @@ def measure(args, wanted) -> dict:
                                    out["matmul_peak_gflops"])
   if "peers" in wanted:
     out["peers"] = peers(args.repeats, variants=tuple(args.peer_variants.split(",")),
-                         max_epochs=args.max_epochs)
+                         max_epochs=args.max_epochs, num_examples=args.num_examples,
+                         batch_size=args.batch_size, hidden_size=args.hidden_size)
   return out
 
 

@@ -2,6 +2,7 @@
 `scripts/benchmark.py --peers` measures beside s2s and Keras 3 (variant `jax_floor`).
 
   python scripts/jax_addition.py --max_epochs 30 [--no-unroll]
+      [--batch_size 32] [--hidden_size 128]   # Other sizes, as `benchmark.py --peers` passes.
 
 The model and training are Keras's (scripts/keras_addition.py, on the same one-hot questions):
 LSTM(128) -> RepeatVector(4) -> LSTM(128) -> Dense softmax, Keras's initialisers, categorical
@@ -36,8 +37,6 @@ import numpy as np  # pylint: disable=wrong-import-position
 import optax  # pylint: disable=wrong-import-position
 
 import keras_addition  # pylint: disable=wrong-import-position
-
-BATCH = 32
 
 
 def init_params(rng, hidden=128, vocab=len(keras_addition.CHARS)) -> dict:
@@ -88,9 +87,8 @@ def loss_fn(params, x, y, unroll):
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "unroll"), donate_argnums=(0, 1))
-def train_epoch(params, opt_state, x, y, permutation, *, optimizer, unroll):
-  """One epoch: the batches of `permutation` (int32 [steps * 32]) in order."""
-  batches = permutation.reshape(-1, BATCH)
+def train_epoch(params, opt_state, x, y, batches, *, optimizer, unroll):
+  """One epoch: the `batches` (int32 indices, [steps, batch]) in order."""
 
   def step(carry, index):
     params, opt_state = carry
@@ -114,6 +112,8 @@ def main(argv):
   p.add_argument("--target", type=float, default=0.99)
   p.add_argument("--seed", type=int, default=0, help="The questions' seed (config.task.seed).")
   p.add_argument("--num_examples", type=int, default=50_000)
+  p.add_argument("--batch_size", type=int, default=32)
+  p.add_argument("--hidden_size", type=int, default=128)
   p.add_argument("--unroll", action=argparse.BooleanOptionalAction, default=True,
                  help="Unroll the recurrences: straight-line steps, no XLA while loop inside "
                       "the epoch's (measured a little faster, and it compiles faster).")
@@ -121,14 +121,14 @@ def main(argv):
   splits = keras_addition.data(args.seed, args.num_examples)
   (x, y), (x_val, y_val) = [tuple(map(jnp.asarray, splits[s])) for s in ("train", "validation")]
   optimizer = optax.adam(1e-3, eps=1e-7)
-  params = init_params(jax.random.PRNGKey(args.seed))
+  params = init_params(jax.random.PRNGKey(args.seed), args.hidden_size)
   opt_state = optimizer.init(params)
   rng = np.random.default_rng(args.seed)
-  steps = len(x) // BATCH
+  steps = len(x) // args.batch_size
   for epoch in range(1, args.max_epochs + 1):
     start = time.perf_counter()
-    permutation = jnp.asarray(rng.permutation(len(x))[:steps * BATCH], jnp.int32)
-    params, opt_state = train_epoch(params, opt_state, x, y, permutation,
+    batches = rng.permutation(len(x))[:steps * args.batch_size].reshape(steps, -1)
+    params, opt_state = train_epoch(params, opt_state, x, y, jnp.asarray(batches, jnp.int32),
                                     optimizer=optimizer, unroll=args.unroll)
     accuracy = float(char_accuracy(params, x_val, y_val, args.unroll))
     print(json.dumps({"epoch": epoch, "epoch_s": time.perf_counter() - start,

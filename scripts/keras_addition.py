@@ -2,6 +2,7 @@
 
   KERAS_BACKEND=jax python scripts/keras_addition.py --max_epochs 30   # (the default backend)
   KERAS_BACKEND=tensorflow python scripts/keras_addition.py --max_epochs 30
+  ... --batch_size 4096 --hidden_size 1024   # Other sizes (`benchmark.py --peers` passes them).
 
 As the Keras tutorial builds it: queries padded with spaces to 7 characters and reversed,
 answers padded to 4, both one-hot over 12 characters; LSTM(128) -> RepeatVector(4) ->
@@ -83,15 +84,17 @@ def main(argv):
   p.add_argument("--seed", type=int, default=0, help="The questions' seed (config.task.seed).")
   p.add_argument("--num_examples", type=int, default=50_000,
                  help="Questions split 90/10 into train and validation (the recipe: 50,000).")
+  p.add_argument("--batch_size", type=int, default=32)
+  p.add_argument("--hidden_size", type=int, default=128)
   args = p.parse_args(argv)
   splits = data(args.seed, args.num_examples)
   (x, y), (x_val, y_val) = splits["train"], splits["validation"]
   import_keras().utils.set_random_seed(args.seed)
-  m = model()
+  m = model(args.hidden_size)
   rng = np.random.default_rng(args.seed)
   for epoch in range(1, args.max_epochs + 1):
     start = time.perf_counter()
-    history = m.fit(x, y, batch_size=32, epochs=1, validation_data=(x_val, y_val), verbose=0)
+    history = m.fit(x, y, batch_size=args.batch_size, epochs=1, validation_data=(x_val, y_val), verbose=0)
     for i in rng.integers(0, len(x_val), 10):  # The tutorial's sample table.
       m.predict(x_val[np.array([i])], verbose=0)
     accuracy = float(history.history["val_accuracy"][-1])

@@ -138,9 +138,75 @@ def test_the_floor_is_keras_s_model_and_loss():
   np.testing.assert_allclose(jax_addition.logits(params, x, unroll=True), logits, atol=1e-5)
 
 
+def test_the_pytorch_peer_is_keras_s_model_and_loss():
+  """scripts/torch_addition.py computes what the Keras tutorial's model computes: given the
+  floor's (Keras's) weights, the same probabilities and the same cross-entropy. PyTorch's
+  gates are in Keras's order (input, forget, cell, output); it keeps a second bias."""
+  torch = pytest.importorskip("torch")  # Not in the test extra (its wheel is gigabytes).
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax_addition  # pylint: disable=import-outside-toplevel
+  import keras_addition  # pylint: disable=import-outside-toplevel
+  import torch_addition  # pylint: disable=import-outside-toplevel
+  x, y = keras_addition.data(0, num_examples=2000)["train"]
+  x, y = x[:64], y[:64]
+  params = jax_addition.init_params(jax.random.PRNGKey(0), hidden=48)
+  model = torch_addition.Addition(48)
+  t = lambda a: torch.from_numpy(np.asarray(a).T.copy())
+  with torch.no_grad():
+    for lstm, p in ((model.encoder, params["encoder"]), (model.decoder, params["decoder"])):
+      lstm.weight_ih_l0.copy_(t(p["kernel"]))
+      lstm.weight_hh_l0.copy_(t(p["recurrent"]))
+      lstm.bias_ih_l0.copy_(t(p["bias"]))
+      lstm.bias_hh_l0.zero_()
+    model.dense.weight.copy_(t(params["dense"]["kernel"]))
+    model.dense.bias.copy_(t(params["dense"]["bias"]))
+    logits = model(torch.from_numpy(np.ascontiguousarray(x)))
+  np.testing.assert_allclose(torch.softmax(logits, -1).numpy(),
+                             jax.nn.softmax(jax_addition.logits(params, x, unroll=False)),
+                             atol=1e-5)
+  loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 12),
+                                           torch.from_numpy(y.argmax(-1).reshape(-1)))
+  assert float(loss) == pytest.approx(float(jax_addition.loss_fn(params, x, y, unroll=False)),
+                                      rel=1e-5)
+
+
+def test_every_peer_gets_the_batch_and_hidden_sizes():
+  """`--batch_size 4096 --hidden_size 1024` (the GPU comparison) reach every peer's command
+  line, as its own flags or s2s's config overrides; without them, the recipe's own."""
+  for name in benchmark.PEERS:
+    command, env = benchmark.peer_command(name, "/tmp/run", max_epochs=3, target=0.99,
+                                          num_examples=100_000, batch_size=4096,
+                                          hidden_size=1024)
+    if name in benchmark.SCRIPTED:
+      assert {"--batch_size=4096", "--hidden_size=1024", "--num_examples=100000"} <= set(command)
+    else:
+      assert {"--config.batch_size=4096", "--config.model.hidden_size=1024",
+              "--config.task.num_examples=100000"} <= set(command)
+    if name.startswith("keras_"):
+      assert env["KERAS_BACKEND"] == name.removeprefix("keras_")
+    plain, _ = benchmark.peer_command(name, "/tmp/run", max_epochs=3, target=0.99,
+                                      num_examples=50_000)
+    assert not any("batch_size" in a or "hidden_size" in a for a in plain)
+  assert benchmark.keras_flops_per_example(1024) / benchmark.keras_flops_per_example(128) > 50
+
+
+def test_peers_time_the_pytorch_peer_beside_s2s():
+  """The PyTorch peer runs as a peer: it learns, and s2s's ratios against it are computed,
+  at the sizes asked for."""
+  pytest.importorskip("torch")
+  out = benchmark.peers(1, variants=("s2s", "pytorch"), max_epochs=3, num_examples=2000,
+                        batch_size=64, hidden_size=64)
+  run, = out["runs"]["pytorch"]
+  assert run["epoch_s"] > 0 and run["final_char_accuracy"] > 0.3
+  assert out["batch_size"] == 64 and out["hidden_size"] == 64
+  assert out["pytorch.mflop_per_example"] == pytest.approx(
+      benchmark.keras_flops_per_example(64) / 1e6)
+  assert out["s2s/pytorch.epoch_s"] == pytest.approx(out["s2s.epoch_s"] / out["pytorch.epoch_s"])
+
+
 def test_peers_name_an_unknown_peer():
-  with pytest.raises(SystemExit, match="unknown peer 'pytorch'"):
-    benchmark.peers(1, variants=("s2s", "pytorch"))
+  with pytest.raises(SystemExit, match="unknown peer 'mxnet'"):
+    benchmark.peers(1, variants=("s2s", "mxnet"))
 
 
 def test_bucket_counts_are_a_list_of_whole_numbers():
