@@ -227,11 +227,12 @@ class _EpochOrders:
     self._shuffled = grain.MapDataset.range(n).seed(seed).shuffle().repeat(None)
     # The seed grain derives for its shuffle (epoch e uses it + e). Checked against grain's
     # own order; should a grain release derive it otherwise, grain computes every epoch.
-    self._seed = getattr(self._shuffled._parent, "_seed", None)  # pylint: disable=protected-access
-    head = range(min(n, 16))
-    if self._seed is None or self._grain_order(head).tolist() != self._order(0)[:16].tolist():
-      self._seed = None
+    self._seed = getattr(getattr(self._shuffled, "_parent", None), "_seed", None)
     self._orders = {}
+    if self._seed is not None:
+      self._orders[0] = self._order(0)
+      if self._grain_order(range(min(n, 16))).tolist() != self._orders[0][:16].tolist():
+        self._seed, self._orders = None, {}
     self._lock = threading.Lock()  # grain's prefetch threads ask concurrently.
 
   def _grain_order(self, positions) -> np.ndarray:
