@@ -107,13 +107,7 @@ def char_accuracy(params, x, y, unroll):
 
 
 def main(argv):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--max_epochs", type=int, default=30)
-  p.add_argument("--target", type=float, default=0.99)
-  p.add_argument("--seed", type=int, default=0, help="The questions' seed (config.task.seed).")
-  p.add_argument("--num_examples", type=int, default=50_000)
-  p.add_argument("--batch_size", type=int, default=32)
-  p.add_argument("--hidden_size", type=int, default=128)
+  p = keras_addition.recipe_parser(__doc__)
   p.add_argument("--unroll", action=argparse.BooleanOptionalAction, default=True,
                  help="Unroll the recurrences: straight-line steps, no XLA while loop inside "
                       "the epoch's (measured a little faster, and it compiles faster).")

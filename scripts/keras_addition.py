@@ -75,17 +75,24 @@ def model(hidden_size=128):
   return m
 
 
-def main(argv):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def recipe_parser(doc: str) -> argparse.ArgumentParser:
+  """The flags every peer script of the recipe takes (this one, jax_addition.py,
+  torch_addition.py): how long, what target, which questions, what sizes."""
+  p = argparse.ArgumentParser(description=doc.split("\n")[0])
   p.add_argument("--max_epochs", type=int, default=30)
-  p.add_argument("--min_epochs", type=int, default=1,
-                 help="Epochs to run even after --target is reached.")
   p.add_argument("--target", type=float, default=0.99)
   p.add_argument("--seed", type=int, default=0, help="The questions' seed (config.task.seed).")
   p.add_argument("--num_examples", type=int, default=50_000,
                  help="Questions split 90/10 into train and validation (the recipe: 50,000).")
   p.add_argument("--batch_size", type=int, default=32)
   p.add_argument("--hidden_size", type=int, default=128)
+  return p
+
+
+def main(argv):
+  p = recipe_parser(__doc__)
+  p.add_argument("--min_epochs", type=int, default=1,
+                 help="Epochs to run even after --target is reached.")
   args = p.parse_args(argv)
   splits = data(args.seed, args.num_examples)
   (x, y), (x_val, y_val) = splits["train"], splits["validation"]

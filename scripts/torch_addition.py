@@ -18,7 +18,6 @@ accuracy (padding included, Keras's "accuracy"). Stops after the first epoch at 
 --target, or after --max_epochs.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -55,13 +54,7 @@ def synchronize(device):
 
 
 def main(argv):
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--max_epochs", type=int, default=30)
-  p.add_argument("--target", type=float, default=0.99)
-  p.add_argument("--seed", type=int, default=0, help="The questions' seed (config.task.seed).")
-  p.add_argument("--num_examples", type=int, default=50_000)
-  p.add_argument("--batch_size", type=int, default=32)
-  p.add_argument("--hidden_size", type=int, default=128)
+  p = keras_addition.recipe_parser(__doc__)
   p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
   args = p.parse_args(argv)
   device = torch.device(args.device)
