@@ -194,7 +194,8 @@ def test_training_order_falls_back_to_grain_when_its_seed_cannot_be_read(monkeyp
   fast = input_pipeline._EpochOrders(n, 7)  # pylint: disable=protected-access
   orders = [fast(epoch) for epoch in (0, 1, 5)]
   monkeypatch.setattr(input_pipeline, "index_shuffle", lambda *args: np.arange(n))
-  slow = input_pipeline._EpochOrders(n, 7)  # pylint: disable=protected-access
+  with pytest.warns(UserWarning, match="one example at a time"):
+    slow = input_pipeline._EpochOrders(n, 7)  # pylint: disable=protected-access
   assert fast._seed is not None and slow._seed is None  # pylint: disable=protected-access
   for epoch, order in zip((0, 1, 5), orders):
     np.testing.assert_array_equal(slow(epoch), order)
