@@ -18,6 +18,7 @@ from s2s import checkpoints
 from s2s import config as config_lib
 from s2s import dataset
 from s2s import images
+from s2s import sweeps
 from s2s import tokenizers
 from s2s.errors import UserError
 from s2s.tasks import captioning
@@ -336,3 +337,20 @@ def test_precomputed_features_train_without_rnn_encoder_and_predict(tmp_path, da
   np.save(tmp_path / "wrong.npy", np.zeros((3, 6), np.float32))
   assert_user_error(run_cli("s2s.predict", [f"--workdir={workdir}", str(tmp_path / "wrong.npy")]),
                     "wrong.npy", "(3, 6)")
+
+
+def test_published_sweeps_keep_their_recipes():
+  """experiments/captioning: the `arithmetic` table was trained on 20,000 images for 16 epochs
+  and must reproduce so after the default moved to 40,000 for 8; `reading` is the default."""
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      "configs", "captioning.py")
+  default = sweeps.resolve_config(path, {})
+  assert (default.task.num_examples, default.num_epochs) == (40_000, 8.0)
+  for run in sweeps.load_sweep(path, "arithmetic"):
+    config = sweeps.resolve_config(path, run)
+    assert (config.task.num_examples, config.num_epochs) == (20_000, 16.0)
+  reading = [sweeps.resolve_config(path, run) for run in sweeps.load_sweep(path, "reading")]
+  assert [c.seed for c in reading] == [0, 1, 2, 3]
+  for config in reading:
+    config.seed = default.seed
+    assert config.to_dict() == default.to_dict()
