@@ -279,11 +279,12 @@ def test_a_full_disk_stops_the_run_at_once_and_a_resume_is_exact(reference, tmp_
     workdir = disk / "run"
     process = start_training(workdir, data_dir, *STEPS)
     wait_for(workdir / "checkpoints" / "20", process)
-    with open(disk / "filler", "wb") as f:
+    # Unbuffered: a buffered file would keep the last chunk that did not fit and raise again
+    # when closed.
+    with open(disk / "filler", "wb", buffering=0) as f:
       with contextlib.suppress(OSError):
         while True:
           f.write(b"\0" * 65536)
-          f.flush()
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 1, stdout + stderr
     assert "Traceback" not in stderr, stderr
