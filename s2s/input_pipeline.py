@@ -352,33 +352,31 @@ class Bucketed:
   which computes the fewest positions; a bucket's shape is its longest example's, so a run
   compiles one train step per bucket. Each epoch shuffles each bucket (seeded by `seed` and
   the epoch), cuts it into batches (a bucket's last partial batch waits for another epoch's
-  shuffle), groups up to
-  `group` consecutive batches of a bucket (steps_per_dispatch: one device call trains a group)
-  and shuffles the groups' order. The state is (epoch, position): a resumed run draws the same
-  batches. `take_group(k)` returns up to k next batches of one shape.
+  shuffle) and shuffles the order of all the epoch's batches, so that batches of every length
+  are interleaved. The order does not depend on steps_per_dispatch: `take_group(k)` returns
+  the next batches up to k while they are of one bucket (one device call trains them), never
+  reordering. The state is (epoch, position): a resumed run draws the same batches.
   """
 
-  def __init__(self, data, lengths: dict, num_buckets: int, batch_size: int, seed: int,
-               group: int):
+  def __init__(self, data, lengths: dict, num_buckets: int, batch_size: int, seed: int):
     keys = list(lengths)
     self.buckets = cut_buckets(lengths, num_buckets, batch_size)
     # The loss's token count (train.train_step): the same for every batch, whatever its bucket.
     self.mean_tokens = float(np.mean(lengths["targets"])) if "targets" in lengths else None
     self.shapes = [{k: int(np.max(np.asarray(lengths[k])[b])) for k in keys}
                    for b in self.buckets]
-    self.data, self.batch_size, self.seed, self.group = data, batch_size, seed, group
+    self.data, self.batch_size, self.seed = data, batch_size, seed
     self.epoch, self.position, self._plan = 0, 0, None
 
   def _batches(self, epoch: int):
     """[(bucket, global batch indices)] of an epoch, in order."""
     rng = np.random.default_rng([self.seed, epoch])
-    groups = []
+    batches = []
     for bucket, indices in enumerate(self.buckets):
       indices = rng.permutation(indices)
       n = len(indices) // self.batch_size
-      rows = indices[:n * self.batch_size].reshape(n, self.batch_size)
-      groups += [(bucket, rows[i:i + self.group]) for i in range(0, n, self.group)]
-    return [(groups[g][0], row) for g in rng.permutation(len(groups)) for row in groups[g][1]]
+      batches += [(bucket, row) for row in indices[:n * self.batch_size].reshape(n, -1)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
   def _peek(self):
     if self._plan is None or self._plan[0] != self.epoch:
@@ -430,7 +428,7 @@ def training_batches(data, task, config):
     raise UserError(f"config.length_buckets={buckets} needs the training split in memory; "
                     f"raise config.data_memory_mb or set config.length_buckets=0")
   return Bucketed(data, task.sequence_lengths(data.arrays), buckets, config.batch_size,
-                  config.seed, config.steps_per_dispatch)
+                  config.seed)
 
 
 def steps_per_epoch(num_train: int, batch_size: int) -> int:

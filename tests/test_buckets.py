@@ -49,10 +49,10 @@ def examples(n=200, max_source=12, max_target=9, seed=0):
           "row": np.arange(n)}
 
 
-def bucketed(arrays, buckets=4, batch_size=10, seed=0, group=3):
+def bucketed(arrays, buckets=4, batch_size=10, seed=0):
   lengths = {"inputs": arrays["input_lengths"],
              "targets": np.sum(arrays["targets"] != PAD, axis=1)}
-  return input_pipeline.Bucketed(_Data(arrays), lengths, buckets, batch_size, seed, group)
+  return input_pipeline.Bucketed(_Data(arrays), lengths, buckets, batch_size, seed)
 
 
 def test_batches_come_from_one_bucket_cut_to_its_longest_and_lose_only_padding():
@@ -164,6 +164,28 @@ def test_a_group_is_one_shape_and_at_most_k_batches():
     assert len({(g["inputs"].shape, g["targets"].shape) for g in group}) == 1
 
 
+def test_the_order_interleaves_the_buckets_whatever_the_batches_per_dispatch():
+  """steps_per_dispatch is a speed setting: groups of k batches draw the very batches, in the
+  very order, that k = 1 draws. And batches of every length are interleaved through the epoch,
+  not trained k at a time from one bucket (which cost translation BLEU)."""
+  arrays = examples(n=1000)
+  single = bucketed(arrays)
+  per_epoch = sum(len(b) // 10 for b in single.buckets)
+  order = [next(single)["row"] for _ in range(2 * per_epoch)]
+  for k in (3, 16):
+    grouped, rows = bucketed(arrays), []
+    while len(rows) < len(order):
+      rows += [batch["row"] for batch in grouped.take_group(k)]
+    for a, b in zip(order, rows):
+      np.testing.assert_array_equal(a, b)
+  bucket_of = {int(i): n for n, b in enumerate(single.buckets) for i in b}
+  sequence = [bucket_of[int(rows[0])] for rows in order[:per_epoch]]
+  switches = sum(a != b for a, b in zip(sequence, sequence[1:]))
+  share = np.bincount(sequence) / per_epoch
+  expected = (per_epoch - 1) * (1 - np.sum(share ** 2))  # Of a uniformly shuffled order.
+  assert switches > 0.7 * expected, (switches, expected)
+
+
 def model_config(name, attention="none"):
   config = config_lib.base_config().model
   config.name, config.attention, config.hidden_size, config.embed_dim = name, attention, 8, 4
@@ -210,6 +232,11 @@ def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp
   resume_after(reference, resumed, 30, data_dir, *args)
   for a, b in zip(final_params(reference), final_params(resumed), strict=True):
     np.testing.assert_array_equal(a, b)
+  single = tmp_path / "single"  # One step per dispatch: the same batches, the same training.
+  result = train_cli(single, data_dir, *args, "--config.steps_per_dispatch=1")
+  assert result.returncode == 0, result.stderr
+  for a, b in zip(final_params(reference), final_params(single), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   assert_user_error(train_cli(tmp_path / "streamed", data_dir, *args,
                               "--config.data_memory_mb=0"),
                     "config.length_buckets", "config.data_memory_mb")
