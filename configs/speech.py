@@ -32,8 +32,9 @@ Sweeps (`python scripts/launch.py --config configs/speech.py --sweep NAME --work
   ablation    6 epochs as six_epochs: the default, then without SpecAugment, without
               speed/pitch/noise perturbation of the training speech, and with flite voices
               only (no espeak-ng), x 2 seeds; the test speech is the same in every row
-  sentences   ctc_weight {0, 0.3}: attention alone, and joint CTC-attention (run it with
-              dataset=sentences,epochs=6)
+  sentences   dataset=sentences for 20 epochs x 2 seeds, each listener (source_input,
+              encoder) copied from the same seed's run of `ablation`'s default row, which
+              must have run into runs/speech_ablation (experiments/speech)
 """
 
 import ml_collections
@@ -135,6 +136,10 @@ SWEEPS = {
         {"task.perturb_train": False},  # No speed, pitch or noise in training; test unchanged.
         {"task.flite_share": 1.0},  # flite's other voices only (3 speakers), no espeak-ng.
     ]),
-    # Spoken sentences: does a CTC loss on the listener make the attention align?
-    "sentences": product(seeds(1), axis("model.ctc_weight", [0.0, 0.3])),
+    # Spoken sentences, each seed's listener from the same seed's run of the ablation's
+    # default row (run that sweep first, into runs/speech_ablation): 20 epochs.
+    "sentences": product(seeds(2), [{
+        "task.dataset": "sentences", "num_epochs": 20.0,
+        "init_from": "runs/speech_ablation/seed={seed}",
+        "init_from_modules": "source_input,encoder"}]),
 }

@@ -409,10 +409,17 @@ def _gigabytes(n) -> str:
   return f"{n / 1e9:,.0f} GB" if n >= 1e10 else f"{n / 1e9:.2g} GB"
 
 
+def init_from_path(init_from: str, seed: int) -> str:
+  """config.init_from with `{seed}` replaced by the run's seed: a sweep over seeds can start
+  each run from the same seed's run of another sweep ("runs/ablation/seed={seed}")."""
+  return init_from.replace("{seed}", str(seed))
+
+
 def _check_init_from(v, machine):
   del machine
-  if v["init_from"] and not os.path.isdir(v["init_from"]):
-    raise UserError(f"config.init_from={v['init_from']!r} is not a directory (give the workdir "
+  path = init_from_path(v["init_from"], v["seed"])
+  if path and not os.path.isdir(path):
+    raise UserError(f"config.init_from={path!r} is not a directory (give the workdir "
                     f"of a trained run)")
   if v["init_from_modules"] and not v["init_from"]:
     raise UserError("config.init_from_modules is set but config.init_from is not (name the "
@@ -519,7 +526,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.data_dir = ""  # TFDS data dir; "" = TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
   # Warm start: a workdir whose newest whole checkpoint's parameters start this run wherever a
   # parameter has the same path and shape (e.g. a speech listener trained on another dataset);
-  # the rest are initialised afresh and the optimizer starts anew. "" = from scratch.
+  # the rest are initialised afresh and the optimizer starts anew. "" = from scratch. "{seed}"
+  # in it is replaced by config.seed: each seed of a sweep from the same seed's run.
   config.init_from = ""
   # Copy only under these top-level modules, comma-separated (e.g. "encoder"); "" = all.
   config.init_from_modules = ""

@@ -173,9 +173,16 @@ def run_names(runs: list[dict]) -> list[str]:
   return names
 
 
+# Fields naming a path, made absolute: a run starts in the repository root, not in the
+# directory the sweep was launched from.
+PATH_FIELDS = ("init_from", "data_dir")
+
+
 def train_command(config_arg: str, workdir: str, overrides: dict) -> list[str]:
   config_path, arg = split_config_arg(config_arg)
   config_flag = os.path.abspath(config_path) + (f":{arg}" if arg is not None else "")
+  overrides = {k: os.path.abspath(v) if k in PATH_FIELDS and v else v
+               for k, v in overrides.items()}
   return [sys.executable, "-m", "s2s.train", f"--config={config_flag}",
           f"--workdir={os.path.abspath(workdir)}",
           *(f"--config.{k}={_format(v)}" for k, v in overrides.items())]

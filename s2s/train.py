@@ -328,7 +328,8 @@ def _train_and_evaluate(config, workdir: str, progress: dict):
   start_step, state = ckpt.restore_latest(state, train_iter)
   warm_line = None
   if config.init_from and not start_step:  # A resumed run has its own parameters.
-    state, warm_line = warm_start(state, config.init_from, config.init_from_modules)
+    state, warm_line = warm_start(state, config_lib.init_from_path(config.init_from, config.seed),
+                                  config.init_from_modules)
   progress.update(step=start_step, checkpoint=start_step)
 
   stop_at = config_lib.parse_stop_at(config.stop_at)

@@ -17,7 +17,7 @@ TINY_CONFIG = textwrap.dedent(f"""\
     import sys
     sys.path.insert(0, {ROOT!r})
     from configs.addition import get_config  # noqa: F401
-    from s2s.sweeps import axis, seeds, zip_
+    from s2s.sweeps import axis, product, seeds, zip_
 
     SWEEPS = {{
         # 6,000 questions of 2 digits do not exist (valid config, impossible data): that run
@@ -26,21 +26,25 @@ TINY_CONFIG = textwrap.dedent(f"""\
         "two": zip_(axis("model.hidden_size", [16, 8]), seeds(2)),
         "one": [{{"model.hidden_size": 16}}],
         "typo": [{{"model.hiden_size": 16}}, {{"model.hidden_size": 8}}],
+        "seeds": seeds(2),
+        # Each seed from the same seed's run of "seeds", by a path relative to where the
+        # sweep is launched.
+        "warm": product(seeds(2), [{{"init_from": "first/seed={{seed}}"}}]),
     }}
     """)
 TINY_ARGS = "digits=2,num_examples=1000,epochs=1"
 
 
-def script(name, *args, timeout=600):
+def script(name, *args, timeout=600, cwd=ROOT):
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name), *args], cwd=ROOT,
+  return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name), *args], cwd=cwd,
                         env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def launch(config, sweep, workdir, data_dir, *extra):
+def launch(config, sweep, workdir, data_dir, *extra, cwd=ROOT):
   return script("launch.py", f"--config={config}:{TINY_ARGS}", f"--sweep={sweep}",
                 f"--workdir={workdir}", "--set", "batch_size=16", "--set", "eval_batch_size=100",
-                "--set", "log_every_steps=10", "--set", f"data_dir={data_dir}", *extra)
+                "--set", "log_every_steps=10", "--set", f"data_dir={data_dir}", *extra, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +160,21 @@ def test_interrupted_run_is_failed_and_rerun(tiny_config, tmp_path, data_dir):
   dry = launch(tiny_config, "two", str(workdir), data_dir, "--dry_run")
   assert dry.returncode == 0 and "2 to run" in dry.stdout
   assert "--config.model.hidden_size=16 --config.seed=0" in dry.stdout
+
+
+def test_a_sweep_starts_each_seed_from_another_sweep_s_run(tiny_config, tmp_path, data_dir):
+  """init_from="first/seed={seed}": relative to where the sweep is launched (the runs start
+  in the repository root), each run from the run of its own seed; refused before any run
+  while that sweep has not run."""
+  refused = launch(tiny_config, "warm", "second", data_dir, cwd=tmp_path)
+  assert_user_error(refused, "run seed=0", "config.init_from='first/seed=0' is not a directory")
+  assert not os.path.exists(tmp_path / "second")
+  assert launch(tiny_config, "seeds", "first", data_dir, cwd=tmp_path).returncode == 0
+  result = launch(tiny_config, "warm", "second", data_dir, cwd=tmp_path)
+  assert result.returncode == 0, result.stdout + result.stderr
+  for seed in (0, 1):
+    log = open(tmp_path / "second" / f"seed={seed}" / sweeps.LOG_FILE).read()
+    assert f"init_from {tmp_path}/first/seed={seed} (step " in log, log
 
 
 def test_unknown_sweep(tiny_config, tmp_path, data_dir):

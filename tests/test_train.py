@@ -365,3 +365,18 @@ def test_a_warm_started_run_resumes_from_its_own_checkpoint(tmp_path, data_dir):
     np.testing.assert_array_equal(a, b)
   assert_user_error(train_cli(tmp_path / "other", data_dir, "--config.init_from=no/such/run"),
                     "config.init_from='no/such/run' is not a directory")
+
+
+def test_init_from_names_the_seed_of_the_run(tmp_path, data_dir):
+  """`{seed}` in config.init_from is the run's seed: a sweep over seeds starts each run from
+  the same seed's run of another sweep."""
+  for seed in (0, 1):
+    assert train_cli(tmp_path / f"source/seed={seed}", data_dir, "--config.num_steps=10",
+                     f"--config.seed={seed}").returncode == 0
+  result = train_cli(tmp_path / "warm", data_dir, "--config.num_steps=10", "--config.seed=1",
+                     f"--config.init_from={tmp_path}/source/seed={{seed}}")
+  assert result.returncode == 0, result.stderr
+  assert f"init_from {tmp_path}/source/seed=1 (step 10): copied" in result.stdout
+  assert_user_error(train_cli(tmp_path / "other", data_dir, "--config.seed=2",
+                              f"--config.init_from={tmp_path}/source/seed={{seed}}"),
+                    f"config.init_from='{tmp_path}/source/seed=2' is not a directory")
