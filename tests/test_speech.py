@@ -2,15 +2,20 @@
 spoken-arithmetic dataset (voices, held-out speaker), manifests, metrics, train and predict."""
 
 import os
+import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import (assert_user_error, check_predict_files, check_predict_refuses_bad_files,
-                      load_config, needs_voices, read_metrics, run_cli)
+from conftest import (ROOT, assert_user_error, check_predict_files,
+                      check_predict_refuses_bad_files, load_config, needs_voices, read_metrics,
+                      run_cli)
 from s2s import audio
+from s2s import corpora
 from s2s import models
 from s2s.tasks import speech
 
@@ -393,3 +398,61 @@ def test_spoken_sentences_train_for_recognition_and_translation(tmp_path, data_d
   assert speakers["test"] == {"flite:rms"} and "flite:rms" not in speakers["test_seen"]
   texts = {r["text"].decode() for r in _all(sources["test"])}
   assert texts <= {fr for _, fr in _PLAIN_PAIRS}
+
+
+@needs_voices
+def test_the_speech_translation_cascade_uses_only_sentences_both_models_never_saw(tmp_path,
+                                                                                  data_dir):
+  """experiments/speech/cascade.py: a recogniser, then a text translator, on the spoken test
+  sentences that are also in the translator's test split and in none of its training pairs;
+  wrong runs are one-line errors."""
+  root = _write_po(tmp_path / "locale", _PLAIN_PAIRS)
+  tiny = ["--config.num_steps=4", "--config.batch_size=8", "--config.num_samples=0",
+          "--config.model.embed_dim=8", f"--config.data_dir={data_dir}"]
+  speech_args = [f"--config.task.corpus_path={root}", "--config.task.num_test=6",
+                 "--config.task.test_fraction=0.2",
+                 "--config.task.conv_channels=4", "--config.eval_batch_size=6",
+                 "--config.num_attention_plots=0"]
+  runs = {}
+  runs["recogniser"] = tmp_path / "recogniser"
+  result = run_cli("s2s.train", ["--config=configs/speech.py:dataset=sentences,hidden_size=16,"
+                                 "encoder_layers=1", *speech_args, *tiny,
+                                 f"--workdir={runs['recogniser']}"])
+  assert result.returncode == 0, result.stderr
+  runs["translator"] = tmp_path / "translator"
+  result = run_cli("s2s.train", [f"--config=configs/translation.py:path={root},tokenizer=char,"
+                                 "hidden_size=16", "--config.task.test_fraction=0.5",
+                                 "--config.task.val_fraction=0.1", "--config.eval_batch_size=8",
+                                 *tiny, f"--workdir={runs['translator']}"])
+  assert result.returncode == 0, result.stderr
+
+  def cascade(*args):
+    return subprocess.run([sys.executable, "experiments/speech/cascade.py", *args,
+                           f"--out={tmp_path / 'out'}", "--beam=2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+  result = cascade(f"--recogniser={runs['recogniser']}", f"--translator={runs['translator']}")
+  assert result.returncode == 0, result.stderr
+  table = (tmp_path / "out" / "results.md").read_text()
+  for row in ("the corpus's English", "the true transcript", "the recogniser's transcript"):
+    assert re.search(rf"\| {row}[^|]*\| [\d.]+ \| [\d.]+ \| [\d.]+ \|", table), table
+  rows = (tmp_path / "out" / "samples.tsv").read_text().splitlines()[1:]
+  held_out = [line.split("\t")[1] for line in rows]
+  assert held_out
+  # Each in the spoken test split, and in the translator's test split, never in its training.
+  spoken_test = [w for w, _ in speech.sentence_splits(
+      _sentence_config(root, test_fraction=0.2).task)["test"]]
+  split = corpora.split(_PLAIN_PAIRS, val_fraction=0.1, test_fraction=0.5)
+  assert set(held_out) <= set(spoken_test)
+  assert set(held_out) <= {en for en, _ in split["test"]}
+  assert not set(held_out) & {en for en, _ in split["train"]}
+
+  assert_user_error(cascade(f"--recogniser={runs['translator']}",
+                            f"--translator={runs['translator']}"), "not a spoken-sentence")
+  assert_user_error(cascade(f"--recogniser={runs['recogniser']}",
+                            f"--translator={runs['translator']}",
+                            f"--end_to_end={runs['recogniser']}"), "not a speech -> text")
+  assert_user_error(cascade(f"--recogniser={runs['recogniser']}",
+                            f"--translator={tmp_path / 'none'}"), "is not a directory")
+  assert_user_error(cascade(f"--recogniser={runs['recogniser']}",
+                            f"--translator={runs['recogniser']}"), "not a gettext translation")
