@@ -22,6 +22,8 @@ Sweeps (`python scripts/launch.py --config configs/translation.py --sweep NAME -
           reports greedy and beam-5 BLEU/chrF (experiments/translation)
   buckets length_buckets {0 (padded), 2, 3, 4} x 2 seeds: what batching sentences of similar
           length costs in BLEU (experiments/translation/buckets; speed in BENCHMARKS.md)
+  padded_vs_3  length_buckets {0, 3} x 6 seeds: padded batches against 3 buckets with the
+          power to see a 1-point BLEU difference (experiments/translation/padded_vs_3)
 """
 
 import ml_collections
@@ -82,4 +84,7 @@ SWEEPS = {
     # Length buckets against batches padded to the corpus's longest sentence, at the default
     # recipe (Luong, plain source): the BLEU side of BENCHMARKS.md's bucket speed-ups.
     "buckets": product(seeds(2), axis("length_buckets", [0, 2, 3, 4])),
+    # Padded batches against 3 buckets over 6 seeds: 2 seeds leave a 1-point BLEU difference
+    # within the noise.
+    "padded_vs_3": product(seeds(6), axis("length_buckets", [0, 3])),
 }
