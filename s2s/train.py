@@ -48,8 +48,10 @@ class TrainState(flax.struct.PyTreeNode):
   rng: jax.Array  # Base dropout key; step t uses fold_in(rng, t), so resuming needs no RNG state.
   tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
-  def apply_gradients(self, grads):
-    updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
+  def apply_gradients(self, grads, token_share=1.0):
+    """`token_share` scales the gradient clipping bound (see clip_by_global_norm)."""
+    updates, opt_state = self.tx.update(grads, self.opt_state, self.params,
+                                        token_share=token_share)
     return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
                         opt_state=opt_state)
 
@@ -69,8 +71,31 @@ def make_optimizer(config, total_steps: int) -> optax.GradientTransformation:
                "adamw": lambda: optax.adamw(lr, weight_decay=config.weight_decay),
                "sgd": lambda: optax.sgd(lr, momentum=0.9)}[config.optimizer]()
   if config.grad_clip_norm:
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
+    return optax.chain(clip_by_global_norm(config.grad_clip_norm), optimizer)
   return optimizer
+
+
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformationExtraArgs:
+  """optax.clip_by_global_norm, its bound times `token_share` (an extra argument of `update`,
+  1 by default; the same state, so checkpoints are interchangeable).
+
+  A length-bucketed batch's loss is its tokens' sum over a fixed count (see train_step), so its
+  gradient grows with its tokens: under a fixed bound, the long buckets' batches were clipped
+  (all of translation's longest at the end of training, 2% of padded batches) and their
+  sentences learned less. With `token_share` = the batch's tokens / the fixed count, a batch is
+  clipped exactly when the mean of its tokens' gradients exceeds `max_norm`, as a padded batch
+  (share 1) is, and keeps its tokens' weight when it is.
+  """
+
+  def update_fn(updates, state, params=None, *, token_share=1.0, **extra_args):
+    del params, extra_args
+    bound = max_norm * token_share
+    norm = optax.tree.norm(updates)
+    keep = norm < bound
+    return jax.tree.map(lambda t: lax.select(keep, t, t / norm.astype(t.dtype) * bound),
+                        updates), state
+
+  return optax.GradientTransformationExtraArgs(optax.init_empty_state, update_fn)
 
 
 def pmean(x):
@@ -93,7 +118,8 @@ def train_step(state: TrainState, batch, *, model):
   whatever the split. A batch with `loss_tokens` (float32 [B], length buckets) is divided
   by their sum instead: the training set's mean tokens per example times the batch size,
   the count a padded batch has on average, so a batch of short sentences does not weigh
-  its tokens more than a batch of long ones. Losses the model sows in its "losses" collection
+  its tokens more than a batch of long ones (and the clipping bound is scaled to match,
+  see clip_by_global_norm). Losses the model sows in its "losses" collection
   (the CTC loss of joint CTC-attention, per example) are weighted by `model.ctc_weight`, summed
   and divided the same way. Returns the new state and metric sums over the global batch.
 
@@ -104,10 +130,13 @@ def train_step(state: TrainState, batch, *, model):
   rows = batch["targets"].shape[0]
   example_ids = lax.axis_index(AXIS) * rows + jnp.arange(rows, dtype=jnp.int32)
   weights = jnp.ones(batch["targets"].shape[:1], jnp.float32)
+  real_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
+  token_share = 1.0
   if "loss_tokens" in batch:  # Length buckets: a fixed count, so every token weighs the same.
     mean_tokens = pmean(jnp.sum(batch["loss_tokens"]))
+    token_share = real_tokens / mean_tokens  # Clipped as the mean of its tokens' gradients.
   else:
-    mean_tokens = pmean(jnp.sum(batch["targets"] != vocab_lib.PAD, dtype=jnp.float32))
+    mean_tokens = real_tokens
 
   def loss_fn(params):
     logits, sown = model.apply({"params": params}, batch | {"example_ids": example_ids},
@@ -123,7 +152,7 @@ def train_step(state: TrainState, batch, *, model):
     return loss_sum / mean_tokens, (sums, logits)
 
   grads, (sums, logits) = jax.grad(loss_fn, has_aux=True)(state.params)
-  state = state.apply_gradients(pmean(grads))
+  state = state.apply_gradients(pmean(grads), token_share)
   # Training accuracy is teacher-forced: the prediction at t sees the true tokens before t.
   accuracy = metrics_lib.accuracy_sums(jnp.argmax(logits, -1), batch["targets"], weights)
   # Padded-character accuracy needs decoding stopped at EOS: validation reports it.

@@ -156,6 +156,56 @@ def test_a_bucketed_batch_weighs_each_token_as_a_padded_batch_does_on_average():
                                atol=1e-7)
 
 
+def _one_step(model, params, tx, batch):
+  state = flax.jax_utils.replicate(train.TrainState(
+      step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
+      rng=jax.random.PRNGKey(1), tx=tx))
+  step = jax.vmap(functools.partial(train.train_step, model=model), axis_name=train.AXIS)
+  new, _ = step(state, flax.jax_utils.replicate(batch))
+  return jax.tree.map(lambda a, b: a[0] - b, new.params, params)
+
+
+def test_a_bucketed_batch_is_clipped_as_the_mean_of_its_tokens_gradients():
+  """Gradient clipping must not undo the fixed count: a batch is clipped when the mean of its
+  tokens' gradients is over the bound, as a padded batch is, and then keeps its token share
+  (under a fixed bound, translation's longest bucket was clipped at every step)."""
+  arrays = examples()
+  batch = next(bucketed(arrays))
+  batch = {k: batch[k] for k in ("inputs", "input_lengths", "targets")}
+  model = models.build(model_config("encoder_decoder"), vocab_size=V,
+                       source=functools.partial(models.TokenInput, V, 4))
+  params = model.init(jax.random.key(0), batch)["params"]
+  tokens = float(np.sum(batch["targets"] != PAD))
+  unclipped = _one_step(model, params, optax.sgd(1.0), batch)  # The mean of its tokens' grads.
+  norm = float(optax.tree.norm(unclipped))
+  for fixed_count in (tokens / 3, tokens * 3):  # Shares 3 and 1/3.
+    share = tokens / fixed_count
+    for bound in (norm / 2, norm * 2):  # Clipped as a padded batch, and not.
+      tx = optax.chain(train.clip_by_global_norm(bound), optax.sgd(1.0))
+      update = _one_step(model, params, tx, batch | {
+          "loss_tokens": np.full(10, fixed_count / 10, np.float32)})
+      scale = share * min(1.0, bound / norm)
+      for got, want in zip(jax.tree.leaves(update), jax.tree.leaves(unclipped)):
+        np.testing.assert_allclose(got, want * scale, rtol=2e-3, atol=1e-7)
+
+
+def test_padded_batches_are_clipped_as_optax_clips_them():
+  """With no length buckets the clipping is optax's, to the bit, and so is the optimizer's
+  state: runs and checkpoints from before the token share are unchanged."""
+  arrays = examples()
+  batch = {k: arrays[k][:10] for k in ("inputs", "input_lengths", "targets")}
+  model = models.build(model_config("encoder_decoder"), vocab_size=V,
+                       source=functools.partial(models.TokenInput, V, 4))
+  params = model.init(jax.random.key(0), batch)["params"]
+  norm = float(optax.tree.norm(_one_step(model, params, optax.sgd(1.0), batch)))
+  ours = optax.chain(train.clip_by_global_norm(norm / 2), optax.adam(1e-2))
+  theirs = optax.chain(optax.clip_by_global_norm(norm / 2), optax.adam(1e-2))
+  assert jax.tree.structure(ours.init(params)) == jax.tree.structure(theirs.init(params))
+  for a, b in zip(jax.tree.leaves(_one_step(model, params, ours, batch)),
+                  jax.tree.leaves(_one_step(model, params, theirs, batch))):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_a_group_is_one_shape_and_at_most_k_batches():
   it = bucketed(examples())
   for _ in range(20):
