@@ -5,6 +5,9 @@ resumable, and draws each example at most once an epoch."""
 import collections
 import functools
 import itertools
+import os
+import subprocess
+import sys
 
 import flax.jax_utils
 import jax
@@ -20,7 +23,8 @@ from s2s import models
 from s2s import train
 from s2s.vocab import EOS, PAD
 
-from conftest import assert_user_error, final_params, read_metrics, resume_after, train_cli
+from conftest import (ROOT, assert_user_error, final_params, read_metrics, resume_after,
+                      train_cli)
 
 V = 12
 
@@ -287,6 +291,22 @@ def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp
   assert result.returncode == 0, result.stderr
   for a, b in zip(final_params(reference), final_params(single), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # experiments/translation/grad_norms.py reads any bucketed task's run.
+  grad_norms = [sys.executable, os.path.join(ROOT, "experiments", "translation", "grad_norms.py"),
+                f"--workdir={reference}", f"--data_dir={data_dir}", "--batches=12"]
+  result = subprocess.run([*grad_norms, "--bound=0.5"], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr
+  rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
+          if line.startswith("| padded") or line.startswith("| 3 buckets")]
+  padded = [r for r in rows if r[0].strip() == "padded"]
+  cut = [r for r in rows if r[0].strip() == "3 buckets"]
+  assert len(padded) == 1 and padded[0][2].strip() == "12"
+  assert padded[0][5] == padded[0][6]  # A padded batch's token share is 1.
+  assert sum(int(r[2]) for r in cut) == 12 and 1 <= len(cut) <= 3
+  assert all(int(r[1]) <= int(padded[0][1]) for r in cut)
+  assert [float(r[3]) for r in cut] == sorted(float(r[3]) for r in cut)  # Longer, more tokens.
+  assert_user_error(subprocess.run(grad_norms, capture_output=True, text=True),
+                    "config.grad_clip_norm", "--bound")
   assert_user_error(train_cli(tmp_path / "streamed", data_dir, *args,
                               "--config.data_memory_mb=0"),
                     "config.length_buckets", "config.data_memory_mb")
