@@ -24,7 +24,7 @@ from s2s import train
 from s2s.vocab import EOS, PAD
 
 from conftest import (ROOT, assert_user_error, final_params, read_metrics, resume_after,
-                      train_cli)
+                      train_cli, train_on_devices)
 
 V = 12
 
@@ -313,3 +313,17 @@ def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp
   assert_user_error(train_cli(tmp_path / "curriculum", data_dir, *args,
                               "--config.task.curriculum=mix"),
                     "config.task.curriculum", "config.length_buckets")
+
+
+def test_a_bucketed_run_trains_the_same_on_one_device_and_two(tmp_path, data_dir):
+  """Both CPU cores as two devices is a speed setting for bucketed batches too: the fixed
+  count, the token share of the clipping bound and the metrics are those of the global batch."""
+  args = ["--config.num_steps=24", "--config.log_every_steps=8", "--config.length_buckets=3",
+          "--config.task.digits=3", "--config.grad_clip_norm=0.05", "--config.num_samples=0",
+          "--config.steps_per_dispatch=4"]
+  runs = train_on_devices(tmp_path, data_dir, args)
+  assert sum(e["split"] == "train" for e in runs[1]) == 3
+  for one, two in zip(runs[1], runs[2], strict=True):
+    assert (one["step"], one["split"]) == (two["step"], two["split"])
+    for name in ("loss", "token_accuracy"):
+      assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-6), (one, two)
