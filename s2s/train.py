@@ -81,7 +81,7 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformationExtraArg
 
   A length-bucketed batch's loss is its tokens' sum over a fixed count (see train_step), so its
   gradient grows with its tokens: under a fixed bound, the long buckets' batches were clipped
-  (all of translation's longest at the end of training, 2% of padded batches) and their
+  (all of translation's longest at the end of training, 1-2% of padded batches) and their
   sentences learned less. With `token_share` = the batch's tokens / the fixed count, a batch is
   clipped exactly when the mean of its tokens' gradients exceeds `max_norm`, as a padded batch
   (share 1) is, and keeps its tokens' weight when it is.

@@ -133,6 +133,22 @@ def test_the_order_is_deterministic_reshuffled_each_epoch_and_resumable():
     np.testing.assert_array_equal(next(resumed)["row"], rows)
 
 
+def _model_and_params(batch):
+  model = models.build(model_config("encoder_decoder"), vocab_size=V,
+                       source=functools.partial(models.TokenInput, V, 4))
+  return model, model.init(jax.random.key(0), batch)["params"]
+
+
+def _one_step(model, params, tx, batch):
+  """The change of `params` in one train_step of `batch` with `tx`."""
+  state = flax.jax_utils.replicate(train.TrainState(
+      step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
+      rng=jax.random.PRNGKey(1), tx=tx))
+  step = jax.vmap(functools.partial(train.train_step, model=model), axis_name=train.AXIS)
+  new, _ = step(state, flax.jax_utils.replicate(batch))
+  return jax.tree.map(lambda a, b: a[0] - b, new.params, params)
+
+
 def test_a_bucketed_batch_weighs_each_token_as_a_padded_batch_does_on_average():
   """A batch of short answers must not weigh its tokens more than one of long answers: the
   loss is divided by the batch size times the training set's mean answer tokens."""
@@ -142,31 +158,13 @@ def test_a_bucketed_batch_weighs_each_token_as_a_padded_batch_does_on_average():
   np.testing.assert_allclose(batch["loss_tokens"], np.full(10, mean_tokens), rtol=1e-6)
 
   batch = {k: batch[k] for k in ("inputs", "input_lengths", "targets")}
-  model = models.build(model_config("encoder_decoder"), vocab_size=V,
-                       source=functools.partial(models.TokenInput, V, 4))
-  params = model.init(jax.random.key(0), batch)["params"]
+  model, params = _model_and_params(batch)
   tx = optax.sgd(1.0)  # The update is the gradient, which scales as 1 / the token count.
-  state = flax.jax_utils.replicate(train.TrainState(
-      step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
-      rng=jax.random.PRNGKey(1), tx=tx))
-  step = jax.vmap(functools.partial(train.train_step, model=model), axis_name=train.AXIS)
-  counted, _ = step(state, flax.jax_utils.replicate(batch))
-  fixed, _ = step(state, flax.jax_utils.replicate(
-      batch | {"loss_tokens": np.full(10, 2.5, np.float32)}))
+  counted = _one_step(model, params, tx, batch)
+  fixed = _one_step(model, params, tx, batch | {"loss_tokens": np.full(10, 2.5, np.float32)})
   tokens = np.sum(batch["targets"] != PAD)
-  for before, a, b in zip(jax.tree.leaves(params), jax.tree.leaves(counted.params),
-                          jax.tree.leaves(fixed.params)):
-    np.testing.assert_allclose(b[0] - before, (a[0] - before) * tokens / 25.0, rtol=2e-3,
-                               atol=1e-7)
-
-
-def _one_step(model, params, tx, batch):
-  state = flax.jax_utils.replicate(train.TrainState(
-      step=jnp.array(0, jnp.int32), params=params, opt_state=tx.init(params),
-      rng=jax.random.PRNGKey(1), tx=tx))
-  step = jax.vmap(functools.partial(train.train_step, model=model), axis_name=train.AXIS)
-  new, _ = step(state, flax.jax_utils.replicate(batch))
-  return jax.tree.map(lambda a, b: a[0] - b, new.params, params)
+  for a, b in zip(jax.tree.leaves(counted), jax.tree.leaves(fixed)):
+    np.testing.assert_allclose(b, a * tokens / 25.0, rtol=2e-3, atol=1e-7)
 
 
 def test_a_bucketed_batch_is_clipped_as_the_mean_of_its_tokens_gradients():
@@ -176,9 +174,7 @@ def test_a_bucketed_batch_is_clipped_as_the_mean_of_its_tokens_gradients():
   arrays = examples()
   batch = next(bucketed(arrays))
   batch = {k: batch[k] for k in ("inputs", "input_lengths", "targets")}
-  model = models.build(model_config("encoder_decoder"), vocab_size=V,
-                       source=functools.partial(models.TokenInput, V, 4))
-  params = model.init(jax.random.key(0), batch)["params"]
+  model, params = _model_and_params(batch)
   tokens = float(np.sum(batch["targets"] != PAD))
   unclipped = _one_step(model, params, optax.sgd(1.0), batch)  # The mean of its tokens' grads.
   norm = float(optax.tree.norm(unclipped))
@@ -198,9 +194,7 @@ def test_padded_batches_are_clipped_as_optax_clips_them():
   state: runs and checkpoints from before the token share are unchanged."""
   arrays = examples()
   batch = {k: arrays[k][:10] for k in ("inputs", "input_lengths", "targets")}
-  model = models.build(model_config("encoder_decoder"), vocab_size=V,
-                       source=functools.partial(models.TokenInput, V, 4))
-  params = model.init(jax.random.key(0), batch)["params"]
+  model, params = _model_and_params(batch)
   norm = float(optax.tree.norm(_one_step(model, params, optax.sgd(1.0), batch)))
   ours = optax.chain(train.clip_by_global_norm(norm / 2), optax.adam(1e-2))
   theirs = optax.chain(optax.clip_by_global_norm(norm / 2), optax.adam(1e-2))
