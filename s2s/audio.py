@@ -465,11 +465,18 @@ def _features(job: tuple) -> np.ndarray:
   return log_mel(synthesize_job(*job))
 
 
+# Below this many jobs one process is faster: a spawned worker imports the program's main
+# module (JAX, TFDS: 2-3 s) before its first clip, and a short clip takes about 25 ms.
+MIN_JOBS_PER_POOL = 256
+
+
 def _run_all(fn, jobs: Sequence[tuple], processes: Optional[int], desc: str) -> list:
-  """[fn(job) for job in jobs] on `processes` processes (default: every core), in job order,
-  with a progress bar. Workers are spawned, not forked: a parent that has started JAX's threads
-  cannot be forked safely."""
+  """[fn(job) for job in jobs] on `processes` processes (default: every core, or one for fewer
+  than MIN_JOBS_PER_POOL jobs), in job order, with a progress bar. Workers are spawned, not
+  forked: a parent that has started JAX's threads cannot be forked safely."""
   jobs = list(jobs)
+  if processes is None and len(jobs) < MIN_JOBS_PER_POOL:
+    processes = 1
   processes = min(processes or os.cpu_count() or 1, max(1, len(jobs)))
   bar = functools.partial(tqdm, total=len(jobs), desc=desc, mininterval=5, leave=False)
   if processes == 1:

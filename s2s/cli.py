@@ -14,6 +14,7 @@ from s2s import config as config_lib
 from s2s.errors import exit_on_user_error
 
 FLAGS = flags.FLAGS
+CACHE_ENV = "S2S_COMPILATION_CACHE"  # The default of --compilation_cache, if set.
 
 
 def define_jax_flags():
@@ -23,10 +24,12 @@ def define_jax_flags():
                       "(with --num_processes and --process_id).")
   flags.DEFINE_integer("num_processes", None, "Processes training together.")
   flags.DEFINE_integer("process_id", None, "This process's index, 0..num_processes-1.")
-  flags.DEFINE_string("compilation_cache", os.path.join("~", ".cache", "s2s", "jax"),
+  flags.DEFINE_string("compilation_cache",
+                      os.environ.get(CACHE_ENV, os.path.join("~", ".cache", "s2s", "jax")),
                       "Directory of JAX's persistent compilation cache, shared by all runs: a "
                       "rerun or a sweep's next run loads its programs instead of compiling "
-                      "them (about 2 s of configs/addition_fast.py's 22 s). Empty: no cache.")
+                      f"them (about 2 s of configs/addition_fast.py's 22 s). Empty: no cache. "
+                      f"Default: ${CACHE_ENV}, else ~/.cache/s2s/jax.")
 
 
 def use_compilation_cache(path: str):

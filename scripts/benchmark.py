@@ -242,7 +242,7 @@ def time_train_loop(setup: Setup, steps: int) -> dict:
 
 def keras_recipe(data_dir, repeats, profile_dir=None, steps=None):
   """The recipe as configs/addition.py ships it, and with one step per dispatch; `steps`
-  timed per repeat (default: an epoch's)."""
+  timed per repeat (default: an epoch's) and profiled (default: 160)."""
   out = {}
   for k in (load_config("configs/addition.py").steps_per_dispatch, 1):
     config = load_config("configs/addition.py")  # 3 digits, 45k/5k, LSTM 128, batch 32.
@@ -251,7 +251,7 @@ def keras_recipe(data_dir, repeats, profile_dir=None, steps=None):
     runs = [time_train_loop(setup, steps or setup.steps_per_epoch) for _ in range(repeats)]
     if profile_dir and k > 1:
       with jax.profiler.trace(profile_dir):
-        time_train_loop(setup, 160)
+        time_train_loop(setup, steps or 160)
     out |= {f"{name}@k={k}": statistics.median(r[name] for r in runs) for name in runs[0]}
     out[f"compile_s@k={k}"] = runs[0]["compile_s"]  # Later repeats reuse the compiled step.
   return out | {"steps_per_epoch": setup.steps_per_epoch,
@@ -631,11 +631,12 @@ def main(argv):
                  help="buckets: length-bucket counts, comma-separated, each measured against "
                       "padded batches in the same alternation (e.g. 2,3,4).")
   p.add_argument("--data_dir", default=None,
-                 help="tasks: where the captioning and speech datasets are (built there if "
-                      "absent; default: a fresh temporary directory).")
+                 help="Where the datasets are (built there if absent; default: a fresh "
+                      "temporary directory).")
   p.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
   p.add_argument("--keras_steps", type=int, default=None,
-                 help="keras: steps timed per repeat (default: one epoch, 1,406).")
+                 help="keras: steps timed per repeat (default: one epoch, 1,406), and "
+                      "profiled with --profile (default: 160).")
   p.add_argument("--profile", metavar="DIR",
                  help="Also write a profiler trace of the Keras recipe's train loop to DIR.")
   args = p.parse_args(argv)
@@ -672,7 +673,7 @@ def parse_buckets(text: str) -> tuple[int, ...]:
 
 def measure(args, wanted) -> dict:
   out = {"machine": machine()}
-  data_dir = tempfile.mkdtemp(prefix="s2s_benchmark_")
+  data_dir = args.data_dir or tempfile.mkdtemp(prefix="s2s_benchmark_")
   if {"large", "keras", "tasks"} & set(wanted):
     out["matmul_peak_gflops"] = matmul_peak_gflops()
   if "keras" in wanted:
@@ -688,7 +689,7 @@ def measure(args, wanted) -> dict:
   if "buckets" in wanted:
     out["buckets"] = length_buckets(data_dir, args.repeats, args.buckets)
   if "tasks" in wanted:
-    out["tasks"] = task_throughput(args.data_dir or data_dir, args.repeats,
+    out["tasks"] = task_throughput(data_dir, args.repeats,
                                    out["matmul_peak_gflops"])
   if "peers" in wanted:
     out["peers"] = peers(args.repeats, variants=tuple(args.peer_variants.split(",")),

@@ -4,7 +4,6 @@ import collections
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +14,7 @@ from s2s import config as config_lib
 from s2s import vocab as vocab_lib
 from s2s.tasks import arithmetic
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT, command_env, run
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import benchmark  # pylint: disable=wrong-import-position
 
@@ -44,13 +43,14 @@ def test_bidirectional_gru_encoder_decoder_count():
   assert benchmark.training_flops_per_example(model, task) == 3 * forward
 
 
-def test_keras_section_reports_its_figures_and_writes_a_profile(tmp_path):
+@pytest.mark.slow
+def test_keras_section_reports_its_figures_and_writes_a_profile(tmp_path, data_dir):
   """`benchmark.py --only keras --profile DIR`: the table's figures and a trace to open."""
-  result = subprocess.run(
+  result = run(
       [sys.executable, "scripts/benchmark.py", "--only", "keras", "--repeats", "1", "--json",
-       "--keras_steps", "200", "--profile", str(tmp_path / "trace")],
+       "--keras_steps", "32", "--profile", str(tmp_path / "trace"), f"--data_dir={data_dir}"],
       cwd=ROOT, capture_output=True, text=True, timeout=600,
-      env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+      env=command_env())
   assert result.returncode == 0, result.stderr
   out = json.loads(result.stdout)
   keras = out["keras"]
@@ -93,6 +93,7 @@ def test_a_peer_summary_is_the_steady_epochs_and_the_first_event_at_the_target()
       "final_char_accuracy": 0.5}
 
 
+@pytest.mark.slow
 def test_peers_time_s2s_keras_on_jax_and_the_floor_side_by_side_as_ratios():
   """`--peers` with the Keras 3 (JAX backend) peer and the plain-JAX floor: all learn, and the
   ratios are the quotients of the medians, per epoch and per training FLOP."""
@@ -249,6 +250,7 @@ def test_jaxpr_flops_counts_matmuls_convolutions_and_every_scan_step():
     benchmark.jaxpr_flops(jax.make_jaxpr(looped)(h))
 
 
+@pytest.mark.slow
 def test_a_task_throughput_counts_its_cnn_and_every_length_bucket(tmp_path):
   # Captioning on a small dataset: what the tasks section reports, and a FLOP count that holds
   # the CNN's convolutions (without them the LSTMs alone would be counted).

@@ -6,7 +6,6 @@ import collections
 import functools
 import itertools
 import os
-import subprocess
 import sys
 
 import flax.jax_utils
@@ -23,7 +22,7 @@ from s2s import models
 from s2s import train
 from s2s.vocab import EOS, PAD
 
-from conftest import (ROOT, assert_user_error, final_params, read_metrics, resume_after,
+from conftest import (ROOT, assert_user_error, final_params, read_metrics, resume_after, run,
                       train_cli, train_on_devices)
 
 V = 12
@@ -261,13 +260,15 @@ def test_a_cut_batch_has_the_losses_and_gradients_of_the_padded_one(name, attent
     sums = metrics_lib.loss_sums(logits, batch["targets"], weights)
     return sums["loss_sum"] / sums["tokens"]
 
-  value_full, grads_full = jax.value_and_grad(loss)(params, full)
-  value_cut, grads_cut = jax.value_and_grad(loss)(params, cut)
+  value_and_grad = jax.jit(jax.value_and_grad(loss))  # A program per shape, not per operation.
+  value_full, grads_full = value_and_grad(params, full)
+  value_cut, grads_cut = value_and_grad(params, cut)
   np.testing.assert_allclose(value_cut, value_full, rtol=1e-6)
   for a, b in zip(jax.tree.leaves(grads_cut), jax.tree.leaves(grads_full)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp_path, data_dir):
   args = ["--config.num_steps=90", "--config.length_buckets=3", "--config.task.digits=3",
           "--config.checkpoint_every_steps=30", "--config.keep_checkpoints=5",
@@ -288,7 +289,7 @@ def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp
   # experiments/translation/grad_norms.py reads any bucketed task's run.
   grad_norms = [sys.executable, os.path.join(ROOT, "experiments", "translation", "grad_norms.py"),
                 f"--workdir={reference}", f"--data_dir={data_dir}", "--batches=12"]
-  result = subprocess.run([*grad_norms, "--bound=0.5"], capture_output=True, text=True)
+  result = run([*grad_norms, "--bound=0.5"], capture_output=True, text=True)
   assert result.returncode == 0, result.stderr
   rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()
           if line.startswith("| padded") or line.startswith("| 3 buckets")]
@@ -299,7 +300,7 @@ def test_a_bucketed_run_trains_resumes_exactly_and_refuses_what_it_cannot_do(tmp
   assert sum(int(r[2]) for r in cut) == 12 and 1 <= len(cut) <= 3
   assert all(int(r[1]) <= int(padded[0][1]) for r in cut)
   assert [float(r[3]) for r in cut] == sorted(float(r[3]) for r in cut)  # Longer, more tokens.
-  assert_user_error(subprocess.run(grad_norms, capture_output=True, text=True),
+  assert_user_error(run(grad_norms, capture_output=True, text=True),
                     "config.grad_clip_norm", "--bound")
   assert_user_error(train_cli(tmp_path / "streamed", data_dir, *args,
                               "--config.data_memory_mb=0"),

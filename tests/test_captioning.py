@@ -215,6 +215,7 @@ TRAIN = ["--config=configs/captioning.py:num_examples=400,digits=2,epochs=2,hidd
          "--config.num_attention_plots=2"]
 
 
+@pytest.mark.slow
 def test_train_then_caption_png_files(tmp_path, data_dir):
   """A tiny run reports the captioning metrics and the blank-image check, plots attention
   over images, resumes exactly from a checkpoint (convolutions and all), and s2s.predict
@@ -254,6 +255,7 @@ def test_train_then_caption_png_files(tmp_path, data_dir):
   check_predict_refuses_bad_files(workdir, tmp_path, ".png")
 
 
+@pytest.mark.slow
 def test_coco_training_scores_as_coco_does(tmp_path, data_dir):
   captions, image_dir, _ = make_coco(tmp_path, count=30)
   workdir = tmp_path / "run"
@@ -303,6 +305,7 @@ def test_bad_coco_data_is_one_line_error(tmp_path, data_dir, case, words):
   assert_user_error(result, *words)
 
 
+@pytest.mark.slow
 def test_precomputed_features_train_without_rnn_encoder_and_predict(tmp_path, data_dir):
   """Show, Attend and Tell on the user's own features: a grid per image, no RNN encoder
   (encoder_layers=0), Bahdanau attention; s2s.predict captions a features file and refuses

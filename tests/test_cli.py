@@ -2,10 +2,11 @@
 
 import json
 import os
+import shutil
 
 import pytest
 
-from conftest import assert_user_error, read_metrics, run_cli, train_cli
+from conftest import REFERENCE, assert_user_error, read_metrics, run_cli, train_cli
 
 
 @pytest.mark.parametrize("args, words", [
@@ -46,11 +47,11 @@ def test_batch_not_divisible_by_devices(tmp_path, data_dir):
   assert not workdir.exists()
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, data_dir):
-  workdir = tmp_path_factory.mktemp("finished") / "run"
-  result = train_cli(workdir, data_dir)
-  assert result.returncode == 0, result.stderr
+@pytest.fixture
+def finished_run(reference_run, tmp_path):
+  """A copy of conftest's finished reference run."""
+  workdir = tmp_path / "finished"
+  shutil.copytree(reference_run, workdir)
   return workdir
 
 
@@ -61,18 +62,18 @@ def snapshot(workdir):
 
 def test_changed_config_in_existing_workdir_is_refused(finished_run, data_dir):
   before = snapshot(finished_run)
-  result = train_cli(finished_run, data_dir, "--config.model.hidden_size=32")
+  result = train_cli(finished_run, data_dir, *REFERENCE, "--config.model.hidden_size=32")
   assert_user_error(result, "different config", "model.hidden_size: 16 -> 32",
                     "--allow_config_change")
   assert snapshot(finished_run) == before
 
 
-def test_a_run_from_before_a_new_config_field_resumes(tmp_path, data_dir):
+def test_a_run_from_before_a_new_config_field_resumes(tmp_path, data_dir, run_20_steps):
   """A run whose config.json predates a field (as model.ctc_weight was added later; here
   model.dropout, removed from the file, plays it) continues when the field is at its default,
   and config.json gains it; set to anything else, it is a change."""
   workdir = tmp_path / "run"
-  assert train_cli(workdir, data_dir, "--config.num_steps=20").returncode == 0
+  shutil.copytree(run_20_steps, workdir)
   config = json.loads((workdir / "config.json").read_text())
   del config["model"]["dropout"]
   (workdir / "config.json").write_text(json.dumps(config))
@@ -86,9 +87,9 @@ def test_a_run_from_before_a_new_config_field_resumes(tmp_path, data_dir):
   assert not (workdir / "config.previous.json").exists()
 
 
-def test_allow_config_change_continues_the_run(tmp_path, data_dir):
+def test_allow_config_change_continues_the_run(tmp_path, data_dir, run_20_steps):
   workdir = tmp_path / "run"
-  assert train_cli(workdir, data_dir, "--config.num_steps=20").returncode == 0
+  shutil.copytree(run_20_steps, workdir)
   result = train_cli(workdir, data_dir, "--config.num_steps=40", "--allow_config_change")
   assert result.returncode == 0, result.stderr
   assert "resuming at step 20" in result.stdout

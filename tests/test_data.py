@@ -20,7 +20,7 @@ from s2s import tasks
 from s2s import train
 from s2s import vocab as vocab_lib
 from s2s.tasks import arithmetic as arithmetic_task
-from conftest import ROOT
+from conftest import ROOT, popen
 
 
 def task_config(**overrides):
@@ -150,10 +150,12 @@ class Rows:
 
 
 def grain_batches(data, batch_size, seed):
-  """The training order as grain computes it, a batch at a time through its shuffle."""
+  """The training order as grain computes it, a batch at a time through its shuffle (read
+  without prefetching: the same batches and the same iterator state as with grain's default
+  prefetch, which on these small splits keeps 16 threads drawing far ahead)."""
   ds = (grain.MapDataset.range(len(data)).seed(seed).shuffle().repeat(None)
         .batch(batch_size, drop_remainder=True).map(data.take))
-  return iter(ds.to_iter_dataset())
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)))
 
 
 @pytest.mark.parametrize("n,batch_size,seed", [(900, 100, 0), (1000, 7, 3), (37, 50, 2),
@@ -264,8 +266,8 @@ sources = dataset.load(ml_collections.ConfigDict({task_config(num_examples=3000)
                        {str(tmp_path)!r})
 print(sorted(r["query"].decode() for r in sources["test"])[:5])
 """
-  processes = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+  processes = [popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True) for _ in range(3)]
   outputs = [p.communicate(timeout=300) for p in processes]
   for p, (_, err) in zip(processes, outputs):
     assert p.returncode == 0, err

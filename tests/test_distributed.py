@@ -1,13 +1,12 @@
 """Two processes (jax.distributed on localhost, gloo collectives) == one process with two devices."""
 
-import os
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, TINY, read_metrics, run_cli
+from conftest import ROOT, TINY, command_env, popen, read_metrics, run_cli
 
 
 def free_port():
@@ -30,6 +29,7 @@ def translation_corpus(path):
           "--config.eval_batch_size=20", "--config.beam_size=2", "--config.num_attention_plots=0"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["arithmetic", "translation"])
 def test_two_processes_match_one_process_with_two_devices(tmp_path, data_dir, task):
   args = ["--config.num_steps=40", "--config.log_every_steps=5", "--config.batch_size=32",
@@ -45,9 +45,9 @@ def test_two_processes_match_one_process_with_two_devices(tmp_path, data_dir, ta
   assert result.returncode == 0, result.stderr
 
   multi = tmp_path / "multi"
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = command_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=1"})
   address = f"localhost:{free_port()}"
-  processes = [subprocess.Popen(
+  processes = [popen(
       [sys.executable, "-m", "s2s.train", *base, *args, f"--workdir={multi}",
        f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}"],
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

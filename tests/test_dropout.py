@@ -80,6 +80,7 @@ def test_a_batch_split_in_two_gets_the_logits_of_the_whole_batch(name):
   assert not np.allclose(apply(np.arange(2, 4), jnp.arange(2)), whole[2:], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_two_devices_match_one_device_with_dropout(tmp_path, data_dir):
   """The README's promise, with dropout: 1 and 2 devices train the same model."""
   args = ["--config.num_steps=30", "--config.log_every_steps=5", "--config.batch_size=32",

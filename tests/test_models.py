@@ -312,9 +312,11 @@ def attention_model(spec):
 @pytest.mark.parametrize("spec", ATTENTION, ids=lambda s: "-".join(map(str, s)))
 def test_attention_weights_are_a_distribution_over_real_source_tokens(spec):
   model, params, (inputs, lengths, targets) = attention_model(spec)
+  # One compiled program per mode, rather than each operation compiled on its own.
+  apply = jax.jit(model.apply, static_argnames=("teacher_force", "return_attention"))
   for greedy in (False, True):
-    logits, weights = model.apply({"params": params}, as_batch(inputs, lengths, targets),
-                                  teacher_force=not greedy, return_attention=True)
+    logits, weights = apply({"params": params}, as_batch(inputs, lengths, targets),
+                            teacher_force=not greedy, return_attention=True)
     assert logits.shape == (B, T, V) and weights.shape == (B, T, L)
     weights = np.asarray(weights)
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
@@ -326,10 +328,9 @@ def test_attention_weights_are_a_distribution_over_real_source_tokens(spec):
   junk = np.minimum(junk_padding(inputs, 21), SOURCE_V - 1)
   for greedy in (False, True):
     np.testing.assert_allclose(
-        model.apply({"params": params}, as_batch(junk, lengths, targets),
-                    teacher_force=not greedy),
-        model.apply({"params": params}, as_batch(inputs, lengths, targets),
-                    teacher_force=not greedy), atol=1e-6)
+        apply({"params": params}, as_batch(junk, lengths, targets), teacher_force=not greedy),
+        apply({"params": params}, as_batch(inputs, lengths, targets), teacher_force=not greedy),
+        atol=1e-6)
 
 
 @pytest.mark.parametrize("spec", ATTENTION[:2], ids=lambda s: "-".join(map(str, s)))

@@ -15,14 +15,15 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, assert_user_error, read_metrics, run_cli, train_cli
+from conftest import (REFERENCE, ROOT, TINY, assert_user_error, command_env, popen, read_metrics,
+                      run, run_cli, train_cli)
 from s2s import checkpoints
 from s2s import reporting
 from s2s import sweeps
 from s2s import workdir as workdir_lib
 
-# 60 steps, checkpoints at 20, 40 and 60 (two kept).
-STEPS = ["--config.num_steps=60", "--config.checkpoint_every_steps=20", "--config.num_samples=0"]
+# 60 steps, checkpoints at 20, 40 and 60 (two kept): conftest's shared reference run.
+STEPS = REFERENCE
 
 
 def params_of(workdir):
@@ -39,21 +40,18 @@ def without_time(events):
   return [{k: v for k, v in e.items() if k != "elapsed_s"} for e in events]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, data_dir):
-  """A finished 60-step run, never interrupted."""
-  workdir = tmp_path_factory.mktemp("reference") / "run"
-  result = train_cli(workdir, data_dir, *STEPS)
-  assert result.returncode == 0, result.stderr
-  return workdir
+@pytest.fixture
+def reference(reference_run):
+  """A finished 60-step run, never interrupted (shared: tests copy it before changing it)."""
+  return reference_run
 
 
 def start_training(workdir, data_dir, *extra):
   command = [sys.executable, "-m", "s2s.train", *TINY, f"--workdir={workdir}",
              f"--config.data_dir={data_dir}", *extra]
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  env = command_env()
+  return popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+               text=True)
 
 
 def wait_for(path, process, timeout=300):
@@ -107,8 +105,8 @@ def test_a_run_killed_during_its_final_evaluation_is_finished_by_a_rerun(referen
           "from absl import app\n"
           "sys.argv = ['s2s.train'] + sys.argv[1:]\n"
           "app.run(train.main, flags_parser=cli.parse_flags)\n")
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+  env = command_env()
+  result = run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 130, result.stderr
   assert "Traceback" not in result.stderr
@@ -192,10 +190,11 @@ def test_no_whole_checkpoint_is_one_line(reference, tmp_path, data_dir):
 
 # 3. Non-finite loss ---------------------------------------------------------------------------
 
-def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path, data_dir):
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoint(tmp_path, data_dir,
+                                                                       run_20_steps):
   workdir = tmp_path / "run"
-  assert train_cli(workdir, data_dir, "--config.num_steps=20",
-                   "--config.checkpoint_every_steps=20").returncode == 0
+  shutil.copytree(run_20_steps, workdir)  # A 20-step run: one checkpoint, at step 20.
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["20"]
   good = params_of(workdir)[1]
   # A learning rate that blows the parameters up within a step or two.
   result = train_cli(workdir, data_dir, "--config.num_steps=200",
@@ -392,7 +391,7 @@ try:
 except KeyboardInterrupt as e:
   print("stopped by", e)
 """
-  result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+  result = run([sys.executable, "-c", program], capture_output=True, text=True,
                           timeout=60)
   assert result.stdout.split("\n")[:2] == ["still running", "stopped by SIGINT"], result
   assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result

@@ -3,7 +3,6 @@ spoken-arithmetic dataset (voices, held-out speaker), manifests, metrics, train 
 
 import os
 import re
-import subprocess
 import sys
 
 import jax
@@ -13,7 +12,7 @@ import pytest
 
 from conftest import (ROOT, assert_user_error, check_predict_files,
                       check_predict_refuses_bad_files, load_config, needs_voices, read_metrics,
-                      run_cli)
+                      run, run_cli)
 from s2s import audio
 from s2s import corpora
 from s2s import models
@@ -117,10 +116,11 @@ def _all(source):
 
 
 @pytest.fixture(scope="module")
-def spoken(tmp_path_factory):
-  """The small spoken-arithmetic dataset of `_config()`: (config, split -> records)."""
+def spoken(data_dir):
+  """The small spoken-arithmetic dataset of `_config()`: (config, split -> records). SMALL's
+  runs read the same dataset from the same data dir."""
   config = _config()
-  sources = speech.load(config.task, str(tmp_path_factory.mktemp("tfds")))
+  sources = speech.load(config.task, data_dir)
   return config, {split: _all(src) for split, src in sources.items()}
 
 
@@ -150,6 +150,7 @@ def test_held_out_voice_speaks_only_the_test_split(spoken):
     assert frames.dtype == np.float16 and frames.shape[1] == 80 and 80 < len(frames) < 700
 
 
+@pytest.mark.slow
 @needs_voices
 def test_synthesis_is_deterministic(spoken, tmp_path):
   config, records = spoken
@@ -179,6 +180,7 @@ def test_wer_and_cer_are_jiwers_and_a_word_is_a_number_or_an_operator():
   assert sentences.text_metrics([""], [["a dog"]])["wer"] == 1.0  # An empty prediction.
 
 
+@pytest.mark.slow
 @needs_voices
 def test_train_then_transcribe_wav_files(tmp_path, data_dir):
   """A tiny run (joint CTC-attention) reports CER and WER on the held-out voice (`test`) and
@@ -375,6 +377,7 @@ def test_sentence_config_errors_are_one_line(tmp_path, data_dir):
   assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 @needs_voices
 def test_spoken_sentences_train_for_recognition_and_translation(tmp_path, data_dir):
   """A tiny speech translation run: the held-out voice speaks the test sentences, the
@@ -400,6 +403,7 @@ def test_spoken_sentences_train_for_recognition_and_translation(tmp_path, data_d
   assert texts <= {fr for _, fr in _PLAIN_PAIRS}
 
 
+@pytest.mark.slow
 @needs_voices
 def test_the_speech_translation_cascade_uses_only_sentences_both_models_never_saw(tmp_path,
                                                                                   data_dir):
@@ -409,8 +413,9 @@ def test_the_speech_translation_cascade_uses_only_sentences_both_models_never_sa
   root = _write_po(tmp_path / "locale", _PLAIN_PAIRS)
   tiny = ["--config.num_steps=4", "--config.batch_size=8", "--config.num_samples=0",
           "--config.model.embed_dim=8", f"--config.data_dir={data_dir}"]
+  # One length bucket: the cascade is under test here, not the buckets (SMALL's runs have 2).
   speech_args = [f"--config.task.corpus_path={root}", "--config.task.num_test=6",
-                 "--config.task.test_fraction=0.2",
+                 "--config.task.test_fraction=0.2", "--config.length_buckets=0",
                  "--config.task.conv_channels=4", "--config.eval_batch_size=6",
                  "--config.num_attention_plots=0"]
   runs = {}
@@ -427,9 +432,9 @@ def test_the_speech_translation_cascade_uses_only_sentences_both_models_never_sa
   assert result.returncode == 0, result.stderr
 
   def cascade(*args):
-    return subprocess.run([sys.executable, "experiments/speech/cascade.py", *args,
-                           f"--out={tmp_path / 'out'}", "--beam=2"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return run([sys.executable, "experiments/speech/cascade.py", *args,
+                f"--out={tmp_path / 'out'}", "--beam=2"], cwd=ROOT,
+               capture_output=True, text=True, timeout=600)
 
   result = cascade(f"--recogniser={runs['recogniser']}", f"--translator={runs['translator']}")
   assert result.returncode == 0, result.stderr

@@ -2,13 +2,13 @@
 
 import csv
 import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import ROOT, assert_user_error, read_metrics
+from conftest import ROOT, assert_user_error, command_env, read_metrics
+from conftest import run as run_python
 from s2s import results
 from s2s import sweeps
 from s2s.sweeps import axis, product, seeds, zip_
@@ -36,9 +36,9 @@ TINY_ARGS = "digits=2,num_examples=1000,epochs=1"
 
 
 def script(name, *args, timeout=600, cwd=ROOT):
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name), *args], cwd=cwd,
-                        env=env, capture_output=True, text=True, timeout=timeout)
+  env = command_env()
+  return run_python([sys.executable, os.path.join(ROOT, "scripts", name), *args], cwd=cwd,
+                    env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def launch(config, sweep, workdir, data_dir, *extra, cwd=ROOT):
@@ -106,6 +106,7 @@ def test_config_sweeps(config):
   assert {c.seed for c in configs} == {0, 1, 2}
 
 
+@pytest.mark.slow
 def test_local_sweep_failure_aggregate_and_relaunch(tiny_config, tmp_path, data_dir):
   workdir = str(tmp_path / "sweep")
   result = launch(tiny_config, "tiny", workdir, data_dir, "--parallel=2")
@@ -204,7 +205,7 @@ def test_slurm_unreachable(tiny_config, tmp_path, data_dir):
                              "controller (connect failure)' >&2\nexit 1\n")
     (fake / tool).chmod(0o755)
   env_path = f"{fake}:{os.environ['PATH']}"
-  result = subprocess.run(
+  result = run_python(
       [sys.executable, "scripts/launch.py", f"--config={tiny_config}:{TINY_ARGS}",
        "--sweep=two", f"--workdir={tmp_path / 'w'}", "--backend=slurm"],
       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PATH": env_path})

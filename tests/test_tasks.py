@@ -8,7 +8,6 @@ import glob
 import io
 import os
 import re
-import subprocess
 import sys
 import tokenize
 
@@ -16,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ROOT, assert_user_error, read_metrics, run_cli
+from conftest import ROOT, assert_user_error, command_env, read_metrics, run, run_cli
 from s2s import checkpoints
 from s2s import input_pipeline
 from s2s import sweeps
@@ -32,10 +31,9 @@ EVENT_KEYS = {"step", "epoch", "split", "elapsed_s"}
 
 
 def script(name, *args, env=None):
-  full_env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  full_env.update(env or {})
-  return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name), *args], cwd=ROOT,
-                        env=full_env, capture_output=True, text=True, timeout=600)
+  full_env = command_env(env)
+  return run([sys.executable, os.path.join(ROOT, "scripts", name), *args], cwd=ROOT,
+             env=full_env, capture_output=True, text=True, timeout=600)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,6 +180,7 @@ ADDITION_VALIDATION_LOSS = 2.2387199893255176
 ADDITION_TEST_LOSS = 2.2393181290412083
 
 
+@pytest.mark.optimized  # Pinned numbers of the optimized program.
 def test_default_config_first_losses(tmp_path, data_dir):
   workdir = str(tmp_path / "addition")
   result = run_cli("s2s.train", [

@@ -7,7 +7,7 @@ import random
 import pytest
 import tensorflow_datasets as tfds
 
-from conftest import assert_user_error, read_metrics, run_cli
+from conftest import assert_user_error, optimized, read_metrics, run_cli
 from s2s import dataset
 from s2s import sweeps
 from s2s.errors import UserError
@@ -56,10 +56,11 @@ def translation_args(corpus, data_dir, *extra, arg=""):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, corpus, data_dir):
   workdir = tmp_path_factory.mktemp("translation") / "run"
-  result = run_cli("s2s.train", translation_args(
-      corpus, data_dir, f"--workdir={workdir}",
-      "--config.stop_at=exact_match>=0.98",
-      arg=",tokenizer=spm,vocab_size=40,attention=bahdanau,epochs=15"))
+  with optimized():  # Learning for up to 15 epochs: XLA's optimizations pay for themselves.
+    result = run_cli("s2s.train", translation_args(
+        corpus, data_dir, f"--workdir={workdir}",
+        "--config.stop_at=exact_match>=0.98",
+        arg=",tokenizer=spm,vocab_size=40,attention=bahdanau,epochs=15"))
   assert result.returncode == 0, result.stderr
   return workdir, result
 
